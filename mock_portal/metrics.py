@@ -1,0 +1,134 @@
+"""The mock's Prometheus metrics (DESIGN §4), on a registry passed in.
+
+With ``--workers N`` every worker writes its values to files under
+``PROMETHEUS_MULTIPROC_DIR`` (prometheus_client's multiprocess mode) and any worker's
+``/metrics`` aggregates all of them, so one scrape sees the whole mock.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.exposition import generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
+
+# Server-side latency buckets: 0.5 ms steps where a fast mock lives, then coarser to 10 s.
+DURATION_BUCKETS_S = (
+    0.0005, 0.001, 0.0015, 0.002, 0.003, 0.004, 0.005, 0.0075, 0.01, 0.0125, 0.015, 0.02,
+    0.025, 0.03, 0.04, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0,
+    10.0,
+)  # fmt: skip
+
+
+def multiprocess_dir() -> str | None:
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+
+
+class PortalMetrics:
+    """Every metric of one mock app, with label children cached for the request path."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self.requests = Counter(
+            "portal_http_requests",
+            "HTTP requests answered, by route template, method and status.",
+            ["route", "method", "status"],
+            registry=registry,
+        )
+        self.duration = Histogram(
+            "portal_http_request_duration_seconds",
+            "Time from request received to response written, by route template and method.",
+            ["route", "method"],
+            buckets=DURATION_BUCKETS_S,
+            registry=registry,
+        )
+        self.in_flight = Gauge(
+            "portal_http_in_flight",
+            "Requests being handled now.",
+            registry=registry,
+            multiprocess_mode="livesum",
+        )
+        self.logins = Counter(
+            "portal_logins", "Login attempts by result.", ["result"], registry=registry
+        )
+        self.applications = Counter(
+            "portal_applications",
+            "Applications submitted, by service category and status.",
+            ["service_category", "status"],
+            registry=registry,
+        )
+        self.ratings = Counter("portal_ratings", "Quality ratings received.", registry=registry)
+        self.payments = Counter(
+            "portal_payments", "Payments by status reached.", ["status"], registry=registry
+        )
+        self.payment_amount = Counter(
+            "portal_payment_amount_roubles",
+            "Amount of succeeded payments, in roubles.",
+            registry=registry,
+        )
+        self.idempotent_replays = Counter(
+            "portal_idempotent_replays",
+            "Payment requests answered from a stored idempotent response.",
+            registry=registry,
+        )
+        self.store_size = Gauge(
+            "portal_store_size",
+            "Rows held per store.",
+            ["store"],
+            registry=registry,
+            multiprocess_mode="max",
+        )
+        self.store_evictions = Counter(
+            "portal_store_evictions",
+            "Rows evicted per store, by age or size.",
+            ["store"],
+            registry=registry,
+        )
+        self.faults = Counter(
+            "portal_faults_injected",
+            "Injected faults by route template and kind.",
+            ["route", "kind"],
+            registry=registry,
+        )
+        self.load_shed = Counter(
+            "portal_load_shed", "Requests answered 503 by load shedding.", registry=registry
+        )
+        self.queue_depth = Gauge(
+            "portal_capacity_queue_depth",
+            "Requests waiting for a simulated backend server, by service.",
+            ["service"],
+            registry=registry,
+            multiprocess_mode="livesum",
+        )
+        self.capacity_rps = Gauge(
+            "portal_capacity_theoretical_rps",
+            "Theoretical capacity (servers / mean service time) of a simulated backend.",
+            ["service"],
+            registry=registry,
+            multiprocess_mode="livesum",
+        )
+        self._req_children: dict[tuple[str, str, int], Any] = {}
+        self._dur_children: dict[tuple[str, str], Any] = {}
+
+    def observe(self, route: str, method: str, status: int, duration_s: float) -> None:
+        key = (route, method, status)
+        child = self._req_children.get(key)
+        if child is None:
+            child = self._req_children[key] = self.requests.labels(route, method, str(status))
+        child.inc()
+        dkey = (route, method)
+        dchild = self._dur_children.get(dkey)
+        if dchild is None:
+            dchild = self._dur_children[dkey] = self.duration.labels(route, method)
+        dchild.observe(duration_s)
+
+    def exposition(self) -> bytes:
+        """The text exposition of this mock: of every worker in multiprocess mode."""
+        path = multiprocess_dir()
+        if path is None:
+            return generate_latest(self.registry)
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, path=path)  # type: ignore[no-untyped-call]
+        return generate_latest(registry)

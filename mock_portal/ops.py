@@ -1,0 +1,53 @@
+"""Operations endpoints: metrics, liveness, readiness and the OpenAPI document."""
+
+from __future__ import annotations
+
+import functools
+
+import orjson
+from aiohttp import web
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from .openapi import build_document
+from .state import PORTAL
+from .wire import JSON, json_response
+
+
+async def metrics(request: web.Request) -> web.Response:
+    portal = request.app[PORTAL]
+    portal.store.sizes()
+    return web.Response(
+        body=portal.metrics.exposition(), headers={"Content-Type": CONTENT_TYPE_LATEST}
+    )
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    portal = request.app[PORTAL]
+    if not portal.ready or portal.draining:
+        return json_response(
+            {"status": "draining" if portal.draining else "starting"},
+            status=503,
+            headers={"Retry-After": "1"},
+        )
+    portal.store.reader.execute("SELECT 1").fetchone()
+    return json_response({"status": "ready"})
+
+
+@functools.cache
+def _openapi_body() -> bytes:
+    return orjson.dumps(build_document())
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return web.Response(body=_openapi_body(), content_type=JSON)
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/openapi.json", openapi)

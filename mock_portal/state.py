@@ -1,0 +1,174 @@
+"""The state one mock process keeps beside its app: config, signer, metrics, store, faults
+and the revocation set, and the background tasks that keep them in step with other workers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from .config import ConfigError, Faults, PortalConfig
+from .faults import FaultEngine
+from .metrics import PortalMetrics
+from .problems import Problem
+from .store import Store
+from .tokens import Signer
+
+log = logging.getLogger(__name__)
+
+# How often a worker picks up what other workers wrote: revocations must take effect fast
+# (a revoked token is refused by every worker within this), fault changes a little slower.
+REVOCATION_POLL_S = 0.1
+SETTINGS_POLL_S = 0.5
+MAINTENANCE_EVERY_S = 5.0
+SETTLE_EVERY_S = 0.1
+FAULTS_SETTING = "faults"
+
+_BEARER = "Bearer "
+
+
+class Portal:
+    """Everything a handler needs; one per app, under the ``PORTAL`` app key."""
+
+    def __init__(self, config: PortalConfig, metrics: PortalMetrics) -> None:
+        self.config = config
+        self.metrics = metrics
+        self._store: Store | None = None
+        if config.secret is None:
+            raise ValueError("PortalConfig.secret must be set before the app is built")
+        self.signer = Signer(config.secret)
+        self.faults = FaultEngine(config.faults, metrics)
+        self.revoked: dict[str, float] = {}  # jti or session id -> expiry
+        self._revocation_cursor = 0
+        self.ready = False
+        self.draining = False
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            raise RuntimeError("the portal's store is open only while the app runs")
+        return self._store
+
+    def open(self, store: Store) -> None:
+        self._store = store
+
+    # -- authentication ---------------------------------------------------------------------
+
+    def authenticate(self, request: web.Request) -> int:
+        """The citizen index of the request's bearer token, or a 401 problem."""
+        header = request.headers.get("Authorization")
+        if header is None or not header.startswith(_BEARER):
+            raise _unauthorized("a bearer access token is required", "invalid_request")
+        claims = self.signer.verify_jwt(header[len(_BEARER) :].strip())
+        if claims is None or claims.get("typ") != "access":
+            raise _unauthorized("the access token is malformed or its signature is invalid")
+        exp = claims.get("exp")
+        if not isinstance(exp, int | float) or exp <= time.time():
+            raise _unauthorized("the access token has expired")
+        revoked = self.revoked
+        if revoked and (claims.get("jti") in revoked or claims.get("sid") in revoked):
+            raise _unauthorized("the access token has been revoked")
+        cid = claims.get("cid")
+        if not isinstance(cid, int):
+            raise _unauthorized("the access token names no citizen")
+        return cid
+
+    def note_revocations(self, rows: list[tuple[int, str, float]]) -> None:
+        for rowid, jti, expires_at in rows:
+            self.revoked[jti] = expires_at
+            self._revocation_cursor = max(self._revocation_cursor, rowid)
+
+    def poll_revocations(self) -> None:
+        rows = self.store.reader.execute(
+            "SELECT id, jti, expires_at FROM revocations WHERE id > ? ORDER BY id",
+            (self._revocation_cursor,),
+        ).fetchall()
+        if rows:
+            self.note_revocations(rows)
+
+    def prune_revocations(self, now: float) -> None:
+        expired = [k for k, exp in self.revoked.items() if exp < now]
+        for k in expired:
+            del self.revoked[k]
+
+    # -- faults shared across workers ---------------------------------------------------------
+
+    def poll_faults(self) -> None:
+        setting = self.store.read_setting(FAULTS_SETTING)
+        if setting is None or setting[0] == self.faults.version:
+            return
+        version, value = setting
+        try:
+            faults = Faults.parse(orjson.loads(value))
+        except (ConfigError, orjson.JSONDecodeError) as exc:  # written by a newer/older mock
+            log.error("ignoring stored faults version %d: %s", version, exc)
+            self.faults.version = version
+            return
+        self.faults.apply(faults, version)
+
+    async def put_faults(self, faults: Faults) -> int:
+        version = await self.store.write(
+            Store.put_setting, FAULTS_SETTING, orjson.dumps(faults.to_json())
+        )
+        self.faults.apply(faults, version)
+        return version
+
+
+def _unauthorized(detail: str, error: str = "invalid_token") -> Problem:
+    return Problem(
+        401,
+        "unauthorized",
+        detail,
+        headers={"WWW-Authenticate": f'Bearer realm="portal", error="{error}"'},
+    )
+
+
+PORTAL = web.AppKey("portal", Portal)
+
+
+async def _every(interval_s: float, fn: Any, name: str) -> None:
+    while True:
+        await asyncio.sleep(interval_s)
+        try:
+            result = fn()
+            if asyncio.iscoroutine(result):
+                await result
+        except Exception:
+            log.exception("background task %s failed; it will run again", name)
+
+
+@contextlib.asynccontextmanager
+async def background_tasks(portal: Portal) -> AsyncIterator[None]:
+    """Pollers, settlement and maintenance of one process, cancelled on shutdown."""
+    from .payments import settle_due  # payments depends on state; import here, not at the top
+
+    async def maintain() -> None:
+        now = time.time()
+        await portal.store.write(portal.store.maintain, now)
+        portal.prune_revocations(now)
+        portal.store.sizes()
+
+    async def settle() -> None:
+        await settle_due(portal)
+
+    portal.poll_revocations()
+    portal.poll_faults()
+    tasks = [
+        asyncio.create_task(_every(REVOCATION_POLL_S, portal.poll_revocations, "revocations")),
+        asyncio.create_task(_every(SETTINGS_POLL_S, portal.poll_faults, "faults")),
+        asyncio.create_task(_every(SETTLE_EVERY_S, settle, "settlement")),
+        asyncio.create_task(_every(MAINTENANCE_EVERY_S, maintain, "maintenance")),
+    ]
+    try:
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

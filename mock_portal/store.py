@@ -1,0 +1,267 @@
+"""Shared state of the mock: one SQLite database in WAL mode under the data directory.
+
+Every worker process opens the same file, so any worker answers any request and a restart keeps
+what was written: the payments ledger and idempotency keys (money), applications and ratings,
+revoked tokens, used authorization codes and failed logins. Writes run on one dedicated thread
+per process inside ``BEGIN IMMEDIATE`` transactions, so they never block the event loop and
+transactions of different workers are serialized by SQLite's write lock. Reads run on the loop
+thread on a separate connection; in WAL mode they never wait for a writer.
+
+Stores are bounded: :meth:`Store.maintain` evicts rows by age and by size and counts evictions.
+The payments ledger is never evicted (money is never lost); it lives on disk, not in memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from .config import PortalConfig
+from .metrics import PortalMetrics
+
+T = TypeVar("T")
+
+DB_FILE = "portal.sqlite3"
+BUSY_TIMEOUT_MS = 10_000  # a writer waits this long for another worker's transaction
+# WAL with synchronous=NORMAL: a commit survives a process crash (SIGKILL), which is what a
+# restarted mock must tolerate; only an OS crash can lose the last commits.
+PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA synchronous=NORMAL",
+    f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}",
+    "PRAGMA foreign_keys=ON",
+    "PRAGMA cache_size=-16000",  # 16 MB page cache per connection: bounded memory
+)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS applications (
+    id TEXT PRIMARY KEY,
+    citizen INTEGER NOT NULL,
+    service_code TEXT NOT NULL,
+    category TEXT NOT NULL,
+    fields BLOB NOT NULL,
+    submitted_at REAL NOT NULL,
+    outcome TEXT NOT NULL,
+    rating BLOB
+);
+CREATE INDEX IF NOT EXISTS applications_by_citizen ON applications (citizen, submitted_at);
+CREATE INDEX IF NOT EXISTS applications_by_age ON applications (submitted_at);
+
+CREATE TABLE IF NOT EXISTS payments (
+    id TEXT PRIMARY KEY,
+    citizen INTEGER NOT NULL,
+    charge_id TEXT NOT NULL,
+    amount_kopecks INTEGER NOT NULL CHECK (amount_kopecks > 0),
+    method TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    settles_at REAL NOT NULL,
+    outcome TEXT NOT NULL CHECK (outcome IN ('succeeded', 'failed')),
+    status TEXT NOT NULL CHECK (status IN ('processing', 'succeeded', 'failed')),
+    settled_at REAL
+);
+CREATE INDEX IF NOT EXISTS payments_by_charge ON payments (charge_id);
+CREATE INDEX IF NOT EXISTS payments_by_citizen ON payments (citizen, created_at);
+CREATE INDEX IF NOT EXISTS payments_due ON payments (status, settles_at);
+-- The database itself refuses a second successful payment of one charge.
+CREATE UNIQUE INDEX IF NOT EXISTS one_success_per_charge ON payments (charge_id)
+    WHERE status = 'succeeded';
+
+CREATE TABLE IF NOT EXISTS ledger (
+    id INTEGER PRIMARY KEY,
+    payment_id TEXT NOT NULL REFERENCES payments (id),
+    account TEXT NOT NULL,
+    amount_kopecks INTEGER NOT NULL,
+    at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ledger_by_payment ON ledger (payment_id);
+
+CREATE TABLE IF NOT EXISTS idempotency_keys (
+    citizen INTEGER NOT NULL,
+    key TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    status INTEGER NOT NULL,
+    body BLOB NOT NULL,
+    location TEXT,
+    created_at REAL NOT NULL,
+    PRIMARY KEY (citizen, key)
+);
+CREATE INDEX IF NOT EXISTS idempotency_by_age ON idempotency_keys (created_at);
+
+CREATE TABLE IF NOT EXISTS revocations (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    jti TEXT NOT NULL UNIQUE,
+    expires_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS revocations_by_expiry ON revocations (expires_at);
+
+CREATE TABLE IF NOT EXISTS used_codes (
+    jti TEXT PRIMARY KEY,
+    expires_at REAL NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS login_failures (
+    login TEXT NOT NULL,
+    at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS login_failures_by_login ON login_failures (login, at);
+
+CREATE TABLE IF NOT EXISTS settings (
+    name TEXT PRIMARY KEY,
+    version INTEGER NOT NULL,
+    value BLOB NOT NULL
+);
+"""
+
+# Stores that are evicted by age and size, and the column their age is read from.
+_AGED = {
+    "applications": ("submitted_at", "application_ttl_s", "max_applications"),
+    "idempotency_keys": ("created_at", "idempotency_ttl_s", "max_idempotency_keys"),
+}
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+    for pragma in PRAGMAS:
+        conn.execute(pragma)
+    return conn
+
+
+class Store:
+    """The database of one mock process; see the module docstring."""
+
+    def __init__(self, data_dir: Path, config: PortalConfig, metrics: PortalMetrics) -> None:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.path = data_dir / DB_FILE
+        self.config = config
+        self.metrics = metrics
+        self._writer_conn: sqlite3.Connection | None = None
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="portal-db")
+        init = connect(self.path)
+        try:
+            init.execute("BEGIN IMMEDIATE")
+            init.executescript(SCHEMA)
+        finally:
+            init.close()
+        self.reader = connect(self.path)
+        self._writer_ready = threading.Event()
+
+    def _writer_connection(self) -> sqlite3.Connection:
+        if self._writer_conn is None:
+            self._writer_conn = connect(self.path)
+        return self._writer_conn
+
+    def _run_transaction(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+        conn = self._writer_connection()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            result = fn(conn, *args)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        return result
+
+    async def write(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(conn, *args)`` in one write transaction on the writer thread."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._writer, self._run_transaction, fn, args)
+
+    def write_sync(self, fn: Callable[..., T], *args: Any) -> T:
+        """The same transaction, run on the calling thread (start-up and tests)."""
+        return self._writer.submit(self._run_transaction, fn, args).result()
+
+    def close(self) -> None:
+        def _close() -> None:
+            if self._writer_conn is not None:
+                self._writer_conn.close()
+                self._writer_conn = None
+
+        self._writer.submit(_close).result()
+        self._writer.shutdown(wait=True)
+        self.reader.close()
+
+    # -- bounded state --------------------------------------------------------------------
+
+    def maintain(self, conn: sqlite3.Connection, now: float) -> dict[str, int]:
+        """Evict expired and excess rows; returns evictions per store (also counted)."""
+        cfg = self.config
+        evicted: dict[str, int] = {}
+        for store, (column, ttl_attr, max_attr) in _AGED.items():
+            cutoff = now - float(getattr(cfg, ttl_attr))
+            n = conn.execute(f"DELETE FROM {store} WHERE {column} < ?", (cutoff,)).rowcount  # noqa: S608
+            limit = int(getattr(cfg, max_attr))
+            size = conn.execute(f"SELECT count(*) FROM {store}").fetchone()[0]  # noqa: S608
+            if size > limit:
+                n += conn.execute(
+                    f"DELETE FROM {store} WHERE rowid IN "  # noqa: S608
+                    f"(SELECT rowid FROM {store} ORDER BY {column} LIMIT ?)",
+                    (size - limit,),
+                ).rowcount
+            evicted[store] = n
+        evicted["revocations"] = conn.execute(
+            "DELETE FROM revocations WHERE expires_at < ?", (now,)
+        ).rowcount
+        size = conn.execute("SELECT count(*) FROM revocations").fetchone()[0]
+        if size > cfg.max_revocations:
+            # Oldest-expiring first: those tokens are the nearest to dying on their own.
+            evicted["revocations"] += conn.execute(
+                "DELETE FROM revocations WHERE id IN "
+                "(SELECT id FROM revocations ORDER BY expires_at LIMIT ?)",
+                (size - cfg.max_revocations,),
+            ).rowcount
+        evicted["used_codes"] = conn.execute(
+            "DELETE FROM used_codes WHERE expires_at < ?", (now,)
+        ).rowcount
+        evicted["login_failures"] = conn.execute(
+            "DELETE FROM login_failures WHERE at < ?", (now - cfg.login_window_s,)
+        ).rowcount
+        for store, n in evicted.items():
+            if n:
+                self.metrics.store_evictions.labels(store).inc(n)
+        return evicted
+
+    def sizes(self) -> dict[str, int]:
+        """Rows per store, read on the loop thread; exported as ``portal_store_size``."""
+        out = {}
+        for store in (
+            "applications",
+            "payments",
+            "ledger",
+            "idempotency_keys",
+            "revocations",
+            "used_codes",
+            "login_failures",
+        ):
+            out[store] = self.reader.execute(f"SELECT count(*) FROM {store}").fetchone()[0]  # noqa: S608
+            self.metrics.store_size.labels(store).set(out[store])
+        return out
+
+    # -- settings shared by all workers ---------------------------------------------------
+
+    def read_setting(self, name: str) -> tuple[int, bytes] | None:
+        row = self.reader.execute(
+            "SELECT version, value FROM settings WHERE name = ?", (name,)
+        ).fetchone()
+        return None if row is None else (int(row[0]), bytes(row[1]))
+
+    @staticmethod
+    def put_setting(conn: sqlite3.Connection, name: str, value: bytes) -> int:
+        row = conn.execute("SELECT version FROM settings WHERE name = ?", (name,)).fetchone()
+        version = (row[0] if row else 0) + 1
+        conn.execute(
+            "INSERT INTO settings (name, version, value) VALUES (?, ?, ?) "
+            "ON CONFLICT (name) DO UPDATE SET version = excluded.version, value = excluded.value",
+            (name, version, value),
+        )
+        return int(version)
+
+
+def now_s() -> float:
+    """Wall-clock seconds: state is shared between processes, so not the loop's clock."""
+    return time.time()
