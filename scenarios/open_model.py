@@ -1,0 +1,335 @@
+"""Open-model executor: visits start at a target arrival rate, whatever the response times.
+
+A closed model (N users, think time) slows down when the portal does, and hides the latency
+its users would have seen: coordinated omission. Here one Locust user per executor follows an
+arrival schedule (:mod:`scenarios.arrivals`: constant, ramping or diurnal rate, evenly spaced or
+Poisson) and starts each visit in a bounded gevent ``Pool``:
+
+- a visit that starts after its intended time is *late* (lag above ``--late-after-ms``);
+- a visit due while the pool is full is *dropped* (an open model never waits for room);
+- every request, journey and visit is recorded twice: its service time, and with the visit's
+  start lag added (request type ``GET+CO`` etc.), the latency a user arriving on schedule
+  would have seen, as wrk2 measures it.
+
+The schedule is reported as request events of type ``SCHEDULE`` (``start lag`` for every start,
+``late start``, ``dropped start`` as failures) and in the module-level :data:`SCHEDULE` counters,
+which workers also send to the master (``SCHEDULE`` there is the sum over workers) for the
+exporter. Select it with ``--arrival-rate`` (or ``--arrival-profile``/``--arrival-peak``); the
+closed-model users are then not spawned::
+
+    locust --host http://127.0.0.1:8080 --headless -t 60s \\
+        --arrival-profile "20s:0-200,40s:200" --arrival-poisson --open-pool-size 500
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import gevent
+from gevent.pool import Pool
+from locust import events, task
+from locust.exception import StopUser
+from locust.runners import LocalRunner, WorkerRunner
+
+from scenarios import journeys
+from scenarios.arrivals import RateProfile, arrival_times
+from scenarios.client import PortalSession, PortalUser
+from scenarios.journeys.context import JourneyContext
+from scenarios.settings import Settings, allocator_for
+from scenarios.workload import Assumptions
+
+__all__ = ["SCHEDULE", "OpenModelVisits", "ScheduleCounters", "rate_profile_from_options"]
+
+logger = logging.getLogger(__name__)
+
+SCHEDULE_TYPE = "SCHEDULE"
+DEFAULT_POOL_SIZE = 1000  # concurrent visits per executor; far above what one core sustains
+DEFAULT_LATE_AFTER_MS = 10.0  # gevent's scheduling jitter is ~1 ms; 10 ms means falling behind
+OPEN_ENDED_S = 10 * 86_400.0  # a constant rate without --arrival-duration runs until -t
+
+
+@dataclass
+class ScheduleCounters:
+    """How well the executor kept to its schedule (cumulative, this process or all workers)."""
+
+    due: int = 0
+    started: int = 0
+    late: int = 0
+    dropped: int = 0
+    completed: int = 0
+    failed: int = 0
+    lag_ms_total: float = 0.0
+    lag_ms_max: float = 0.0
+
+    def snapshot(self) -> dict[str, float]:
+        return asdict(self)
+
+    def reset(self) -> None:
+        for key, value in asdict(ScheduleCounters()).items():
+            setattr(self, key, value)
+
+
+SCHEDULE = ScheduleCounters()
+"""Counters of this process's executors; on the master, the sum of the workers' counters."""
+
+_WORKER_SCHEDULES: dict[str, dict[str, float]] = {}
+
+
+def rate_profile_from_options(options: Any, executors: int = 1) -> RateProfile | None:
+    """The arrival schedule of ONE executor (the run's rate divided by ``executors``)."""
+    share = 1.0 / executors
+    duration = options.arrival_duration
+    if options.arrival_profile:
+        total = RateProfile.parse(options.arrival_profile)
+    elif options.arrival_peak:
+        total = RateProfile.diurnal(
+            peak_rate=options.arrival_peak,
+            duration_s=duration or 1440.0,
+            par=options.arrival_par,
+        )
+    elif options.arrival_rate:
+        total = RateProfile.constant(rate=options.arrival_rate, duration_s=duration or OPEN_ENDED_S)
+    else:
+        return None
+    return RateProfile(
+        stages=tuple(
+            type(s)(duration_s=s.duration_s, start=s.start * share, end=s.end * share)
+            for s in total.stages
+        )
+    )
+
+
+class OpenModelVisits(PortalUser):
+    """One executor of the open model; see the module docstring. Spawned only when an
+    arrival option is given (its weight is zero otherwise)."""
+
+    weight = 0
+    fixed_count = 0
+    concurrency = DEFAULT_POOL_SIZE
+    anonymous_share = Assumptions().anonymous_share
+
+    def __init__(self, environment: Any) -> None:
+        options = environment.parsed_options
+        self.pool_size = getattr(options, "open_pool_size", DEFAULT_POOL_SIZE)
+        self.concurrency = self.pool_size
+        super().__init__(environment)
+        self.settings = Settings.from_environment(environment)
+        self.late_after_ms = getattr(options, "late_after_ms", DEFAULT_LATE_AFTER_MS)
+        self.poisson = bool(getattr(options, "arrival_poisson", False))
+        executors = max(1, getattr(options, "open_executors", 1))
+        self.profile = rate_profile_from_options(options, executors) if options else None
+        self.rng = random.Random()
+        self.pool = Pool(self.pool_size)
+
+    @task
+    def run_schedule(self) -> None:
+        if self.profile is None:
+            raise StopUser()
+        event = self.environment.events.request
+        t0 = time.monotonic()
+        for offset in arrival_times(self.profile, poisson=self.poisson, rng=self.rng):
+            intended = t0 + offset
+            delay = intended - time.monotonic()
+            if delay > 0:
+                gevent.sleep(delay)
+            SCHEDULE.due += 1
+            if self.pool.full():
+                SCHEDULE.dropped += 1
+                event.fire(
+                    request_type=SCHEDULE_TYPE,
+                    name="dropped start",
+                    response_time=0.0,
+                    response_length=0,
+                    response=None,
+                    context={},
+                    exception=RuntimeError(f"pool of {self.pool_size} visits is full"),
+                    start_time=time.time(),
+                    url=None,
+                )
+                continue
+            self.pool.spawn(self._visit, intended)
+        self.pool.join()
+        logger.info("open model: schedule complete: %s", SCHEDULE.snapshot())
+        if isinstance(self.environment.runner, LocalRunner):
+            gevent.spawn_later(0, self.environment.runner.quit)
+        raise StopUser()
+
+    def _visit(self, intended: float) -> None:
+        lag_ms = max(0.0, (time.monotonic() - intended) * 1000.0)
+        SCHEDULE.started += 1
+        SCHEDULE.lag_ms_total += lag_ms
+        SCHEDULE.lag_ms_max = max(SCHEDULE.lag_ms_max, lag_ms)
+        self._schedule_event("start lag", lag_ms)
+        if lag_ms > self.late_after_ms:
+            SCHEDULE.late += 1
+            self._schedule_event("late start", lag_ms)
+        session = PortalSession(
+            self.host,
+            self.environment.events.request,
+            self,
+            concurrency=self.pool_size,
+            clients=self.client._clients,
+        )
+        session.start_lag_ms = lag_ms
+        rng = random.Random(self.rng.getrandbits(64))
+        try:
+            if rng.random() < self.anonymous_share:
+                ctx = JourneyContext(session, pacing=self.settings.pacing, rng=rng)
+                ok = journeys.anonymous_visit(ctx)
+            else:
+                citizen = allocator_for(self.environment).next()
+                ctx = JourneyContext(session, citizen=citizen, pacing=self.settings.pacing, rng=rng)
+                ok = journeys.citizen_visit(ctx)
+        except Exception:
+            # Journeys record their own failures; this is a defect, logged once per visit.
+            logger.exception("open model: visit crashed")
+            ok = False
+        SCHEDULE.completed += 1
+        if not ok:
+            SCHEDULE.failed += 1
+
+    def _schedule_event(self, name: str, lag_ms: float) -> None:
+        self.environment.events.request.fire(
+            request_type=SCHEDULE_TYPE,
+            name=name,
+            response_time=lag_ms,
+            response_length=0,
+            response=None,
+            context={},
+            exception=None,
+            start_time=time.time(),
+            url=None,
+        )
+
+    def on_stop(self) -> None:
+        self.pool.kill(block=False)
+        super().on_stop()
+
+
+@events.init_command_line_parser.add_listener
+def _add_arguments(parser: Any) -> None:
+    group = parser.add_argument_group("open model (scenarios.open_model)")
+    group.add_argument(
+        "--arrival-rate",
+        type=float,
+        default=0.0,
+        env_var="PORTAL_ARRIVAL_RATE",
+        help="constant arrival rate, visits per second over all workers",
+    )
+    group.add_argument(
+        "--arrival-profile",
+        default="",
+        env_var="PORTAL_ARRIVAL_PROFILE",
+        help='piecewise-linear rate, e.g. "30s:0-100,60s:100" (visits/s)',
+    )
+    group.add_argument(
+        "--arrival-peak",
+        type=float,
+        default=0.0,
+        env_var="PORTAL_ARRIVAL_PEAK",
+        help="diurnal national day: visits/s at the busiest hour",
+    )
+    group.add_argument(
+        "--arrival-par",
+        type=float,
+        default=None,
+        env_var="PORTAL_ARRIVAL_PAR",
+        help="peak-to-average ratio of the diurnal day (default: the model's curve as is)",
+    )
+    group.add_argument(
+        "--arrival-duration",
+        type=float,
+        default=0.0,
+        env_var="PORTAL_ARRIVAL_DURATION",
+        help="seconds of the constant rate or of the compressed diurnal day",
+    )
+    group.add_argument(
+        "--arrival-poisson",
+        action="store_true",
+        default=False,
+        env_var="PORTAL_ARRIVAL_POISSON",
+        help="Poisson arrivals instead of evenly spaced ones",
+    )
+    group.add_argument(
+        "--open-pool-size",
+        type=int,
+        default=DEFAULT_POOL_SIZE,
+        env_var="PORTAL_OPEN_POOL_SIZE",
+        help="most visits in flight per executor; arrivals beyond it are dropped and counted",
+    )
+    group.add_argument(
+        "--open-executors",
+        type=int,
+        default=1,
+        env_var="PORTAL_OPEN_EXECUTORS",
+        help="executor users (one per worker in a distributed run); each takes its share",
+    )
+    group.add_argument(
+        "--late-after-ms",
+        type=float,
+        default=DEFAULT_LATE_AFTER_MS,
+        env_var="PORTAL_LATE_AFTER_MS",
+        help="a visit starting later than this after its intended time counts as late",
+    )
+
+
+def _open_model_selected(options: Any) -> bool:
+    return bool(
+        options is not None
+        and (
+            getattr(options, "arrival_rate", 0)
+            or getattr(options, "arrival_profile", "")
+            or getattr(options, "arrival_peak", 0)
+        )
+    )
+
+
+@events.init.add_listener
+def _select_open_model(environment: Any, **_kwargs: Any) -> None:
+    runner = environment.runner
+    if isinstance(runner, WorkerRunner):
+        # The master decides what runs; a worker only needs to know the class by name.
+        if OpenModelVisits not in environment.user_classes:
+            environment.user_classes.append(OpenModelVisits)
+        return
+    options = environment.parsed_options
+    if not _open_model_selected(options):
+        return
+    executors = max(1, options.open_executors)
+    OpenModelVisits.fixed_count = executors
+    environment.user_classes[:] = [OpenModelVisits]
+    options.num_users = executors
+    options.spawn_rate = executors
+    logger.info("open model selected: %d executor(s)", executors)
+
+
+@events.test_start.add_listener
+def _reset_schedule(environment: Any, **_kwargs: Any) -> None:
+    SCHEDULE.reset()
+    _WORKER_SCHEDULES.clear()
+
+
+@events.report_to_master.add_listener
+def _send_schedule(client_id: str, data: dict[str, Any]) -> None:
+    data["open_model_schedule"] = SCHEDULE.snapshot()
+
+
+@events.worker_report.add_listener
+def _merge_schedule(client_id: str, data: dict[str, Any]) -> None:
+    snapshot = data.get("open_model_schedule")
+    if snapshot is None:
+        return
+    _WORKER_SCHEDULES[client_id] = snapshot
+    totals = ScheduleCounters()
+    for worker in _WORKER_SCHEDULES.values():
+        for key, value in worker.items():
+            if key == "lag_ms_max":
+                totals.lag_ms_max = max(totals.lag_ms_max, value)
+            else:
+                setattr(totals, key, getattr(totals, key) + value)
+    for key, value in totals.snapshot().items():
+        setattr(SCHEDULE, key, value)
