@@ -169,7 +169,8 @@ class Capacity:
     def parse(cls, raw: Any, where: str) -> Capacity:
         if not isinstance(raw, Mapping):
             raise ConfigError(f"{where}: expected {{servers = 8, service_time = {{...}}}}")
-        _only(set(raw), {"servers", "service_time"}, where)
+        # capacity_rps is derived: accepted (and ignored) so that GET -> PUT round-trips.
+        _only(set(raw) - {"capacity_rps"}, {"servers", "service_time"}, where)
         servers = raw.get("servers")
         if not isinstance(servers, int) or isinstance(servers, bool) or servers < 1:
             raise ConfigError(f"{where}.servers: expected an integer >= 1")
