@@ -103,7 +103,7 @@ async def test_two_keys_for_one_charge_give_one_success_and_one_409(portal: Port
 
 async def test_unknown_foreign_and_mismatched_charges_are_refused(portal: Portal) -> None:
     n, auth, charges = await _citizen_with_charges(portal, 1)
-    _, other_auth, other_charges = await _citizen_with_charges(portal, 1, start=n + 1)
+    _, _, other_charges = await _citizen_with_charges(portal, 1, start=n + 1)
     unknown = await _pay(portal, auth, "u", {"charge_id": "CH-99999999-0"})
     assert unknown.status == 404
     foreign = await _pay(portal, auth, "f", {"charge_id": other_charges[0]["id"]})

@@ -43,7 +43,7 @@ def mock_process(*args: str, data_dir: Path) -> Iterator[tuple[str, str, subproc
             match = READY.search(line)
             if match:
                 break
-            if not line and proc.poll() is not None or time.monotonic() > deadline:
+            if (not line and proc.poll() is not None) or time.monotonic() > deadline:
                 raise AssertionError(f"the mock did not start: {line!r}")
         yield match.group(1), match.group(2), proc
     finally:
@@ -123,8 +123,10 @@ async def _two_workers_scenario(base: str, admin: str) -> None:
         assert other[0] == 409
 
         # Revocation on one worker is honoured by every worker within the poll interval.
-        r = await session.post(f"{base}/oauth2/revoke",
-                               data={"token": auth["Authorization"][7:], "client_id": "portal-web"})  # fmt: skip
+        access_token = auth["Authorization"].removeprefix("Bearer ")
+        r = await session.post(
+            f"{base}/oauth2/revoke", data={"token": access_token, "client_id": "portal-web"}
+        )
         assert r.status == 200
         await asyncio.sleep(0.5)
         statuses = [
@@ -133,8 +135,8 @@ async def _two_workers_scenario(base: str, admin: str) -> None:
         assert set(statuses) == {401}
 
         await asyncio.sleep(1.0)  # settlement
-        ledger = await (await session.get(f"{base}/admin/ledger",
-                                          headers={"Authorization": f"Bearer {admin}"})).json()  # fmt: skip
+        admin_auth = {"Authorization": f"Bearer {admin}"}
+        ledger = await (await session.get(f"{base}/admin/ledger", headers=admin_auth)).json()
         assert ledger["payments"] == 1
         assert ledger["balanced"] is True
 
@@ -194,8 +196,9 @@ def test_sigterm_finishes_accepted_requests_and_restart_keeps_state(tmp_path: Pa
             async with _fresh_session() as session:
                 # The signing key lives in the data dir: sessions survive a restart.
                 assert (await session.get(f"{base2}/api/v1/me", headers=auth)).status == 200
-                faults = await (await session.get(f"{base2}/admin/faults",
-                                                  headers={"Authorization": f"Bearer {admin2}"})).json()  # fmt: skip
+                admin_auth = {"Authorization": f"Bearer {admin2}"}
+                r = await session.get(f"{base2}/admin/faults", headers=admin_auth)
+                faults = await r.json()
                 assert "/api/v1/services" in faults["routes"], "live faults are kept too"
 
         asyncio.run(after_restart())
