@@ -34,6 +34,7 @@ REFRESH = "5s"
 TIME_FROM = "now-30m"
 #: "All" of a multi-value variable; `=~".+"` matches every non-empty label value.
 ALL_VALUE = ".+"
+GRID_COLUMNS = 24
 
 PanelBuilder = timeseries.Panel | stat.Panel | gauge.Panel | bargauge.Panel | heatmap.Panel
 
@@ -275,13 +276,25 @@ def build_dashboard(
     )
     for variable in variables:
         board = board.with_variable(variable)
-    panel_id = 0
+    # Flow layout on Grafana's 24-column grid: a panel that does not fit starts a new line.
+    # (The SDK's own placement wraps only after a line overflows.)
+    panel_id = x = y = line_height = 0
     for row_title, panels in rows:
+        y, x, line_height = y + line_height, 0, 0
         panel_id += 1
-        board = board.with_row(Row(row_title).id(panel_id))
+        row = Row(row_title).id(panel_id).grid_pos(models.GridPos(x=0, y=y, w=24, h=1))
+        board = board.with_row(row)
+        y += 1
         for panel in panels:
+            size = panel.build().grid_pos
+            assert size is not None, "panel functions set a width and a height"
+            if x + size.w > GRID_COLUMNS:
+                y, x, line_height = y + line_height, 0, 0
             panel_id += 1
-            board = board.with_panel(panel.id(panel_id))
+            position = models.GridPos(x=x, y=y, w=size.w, h=size.h)
+            board = board.with_panel(panel.id(panel_id).grid_pos(position))
+            x += size.w
+            line_height = max(line_height, size.h)
     return board
 
 

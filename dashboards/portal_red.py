@@ -28,6 +28,7 @@ def request_rate() -> PanelBuilder:
         "Requests the portal answered per second.",
         [Query(f"sum(rate({REQUESTS}{{{SEL}}}{RATE}))", instant=True)],
         unit="reqps",
+        width=6,
     )
 
 
@@ -43,6 +44,7 @@ def error_ratio() -> PanelBuilder:
             )
         ],
         unit="percentunit",
+        width=6,
         decimals=2,
         thresholds=((None, "green"), (0.001, "orange"), (0.01, "red")),
     )
@@ -54,6 +56,7 @@ def in_flight_now() -> PanelBuilder:
         "Requests being handled right now, all instances.",
         [Query(f"sum(portal_http_in_flight{{{JOB}}})", instant=True)],
         unit="none",
+        width=6,
     )
 
 
@@ -69,6 +72,7 @@ def p99_now() -> PanelBuilder:
             )
         ],
         unit="s",
+        width=6,
         thresholds=((None, "green"), (float(LATENCY_SLO_THRESHOLD_LE), "red")),
     )
 
