@@ -1,0 +1,116 @@
+"""Live figures of a running campaign, read from the load generator's ``/metrics``.
+
+Prometheus is the live path and ``results/`` the durable one: the terminal view reads the
+same exporter Prometheus scrapes, and quantiles come from the interval's histogram deltas, as
+``histogram_quantile(rate(...))`` would compute them.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import urllib.request
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from prometheus_client.parser import text_string_to_metric_families
+
+SCRAPE_TIMEOUT_S = 2.0
+_NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One scrape, summed over request names."""
+
+    at: float
+    requests: float = 0.0
+    failures: float = 0.0
+    buckets: tuple[tuple[float, float], ...] = ()  # (upper bound s, cumulative count)
+    users: float = 0.0
+    workers: float = 0.0
+    target_rps: float = 0.0
+    dropped: float = 0.0
+    worker_cpu: dict[str, float] = field(default_factory=dict)
+
+
+def scrape(url: str) -> Sample | None:
+    """One scrape of a ``/metrics`` URL, or None if it does not answer."""
+    try:
+        with _NO_PROXY.open(url, timeout=SCRAPE_TIMEOUT_S) as resp:
+            text = resp.read().decode("utf-8")
+    except OSError:
+        return None
+    return parse(text, time.monotonic())
+
+
+def parse(text: str, at: float) -> Sample:
+    values: dict[str, float] = defaultdict(float)
+    buckets: dict[float, float] = defaultdict(float)
+    cpu: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            if s.name == "loadgen_response_time_seconds_bucket":
+                buckets[float(s.labels["le"])] += s.value
+            elif s.name == "loadgen_worker_cpu_percent":
+                cpu[s.labels.get("worker", "?")] = s.value
+            else:
+                values[s.name] += s.value
+    return Sample(
+        at=at,
+        requests=values["loadgen_requests_total"],
+        failures=values["loadgen_failures_total"],
+        buckets=tuple(sorted(buckets.items())),
+        users=values["loadgen_users"],
+        workers=values["loadgen_workers"],
+        target_rps=values["loadgen_target_rps"],
+        dropped=values["loadgen_dropped_starts_total"],
+        worker_cpu=cpu,
+    )
+
+
+def quantile(q: float, buckets: tuple[tuple[float, float], ...]) -> float:
+    """``histogram_quantile``: linear interpolation within the bucket; NaN when empty."""
+    if not buckets or buckets[-1][1] <= 0:
+        return math.nan
+    rank = q * buckets[-1][1]
+    lower, below = 0.0, 0.0
+    for upper, count in buckets:
+        if count >= rank:
+            if math.isinf(upper):
+                return lower
+            if count == below:
+                return upper
+            return lower + (upper - lower) * (rank - below) / (count - below)
+        lower, below = upper, count
+    return lower
+
+
+@dataclass(frozen=True)
+class Interval:
+    """Figures between two scrapes."""
+
+    seconds: float
+    rps: float
+    failures_per_s: float
+    p50_s: float
+    p95_s: float
+    p99_s: float
+    total: Sample
+
+
+def interval(prev: Sample | None, cur: Sample) -> Interval:
+    if prev is None or cur.at <= prev.at or cur.requests < prev.requests:
+        prev = Sample(at=cur.at - 1e-9)
+    dt = cur.at - prev.at
+    before = dict(prev.buckets)
+    delta = tuple((le, max(0.0, c - before.get(le, 0.0))) for le, c in cur.buckets)
+    return Interval(
+        seconds=dt,
+        rps=(cur.requests - prev.requests) / dt,
+        failures_per_s=(cur.failures - prev.failures) / dt,
+        p50_s=quantile(0.50, delta),
+        p95_s=quantile(0.95, delta),
+        p99_s=quantile(0.99, delta),
+        total=cur,
+    )

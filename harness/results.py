@@ -1,0 +1,149 @@
+"""The durable path: ``results/<run-id>/`` folders, written atomically, read back by every
+later stage (summary, gate, capacity, report). See ``docs/results-format.md``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import importlib.metadata
+import json
+import os
+import platform
+import re
+import socket
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from .errors import ResultsError
+
+SUMMARY = "summary.json"
+CAMPAIGN = "campaign.toml"
+PROVENANCE = "provenance.json"
+PACKAGES = (
+    "locust",
+    "aiohttp",
+    "uvloop",
+    "orjson",
+    "prometheus-client",
+    "numpy",
+    "geventhttpclient",
+    "hdrhistogram",
+    "portal-load",
+)
+_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def atomic_write(path: Path, data: str | bytes) -> None:
+    """Write a file so that a reader sees the old or the new content, never a part."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(raw)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def write_json(path: Path, value: Any) -> None:
+    atomic_write(path, json.dumps(value, indent=2, sort_keys=True) + "\n")
+
+
+def new_run_dir(root: Path, name: str) -> tuple[str, Path]:
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    base = f"{stamp}-{_SAFE.sub('-', name).strip('-') or 'run'}"
+    for i in range(1000):
+        run_id = base if i == 0 else f"{base}-{i}"
+        path = root / run_id
+        try:
+            path.mkdir(parents=True)
+        except FileExistsError:
+            continue
+        return run_id, path
+    raise ResultsError(f"cannot create a run folder under {root}")
+
+
+def provenance(seed: int) -> dict[str, Any]:
+    """Where and with what a run ran, so a figure can be traced and reproduced."""
+    versions = {}
+    for pkg in PACKAGES:
+        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+            versions[pkg] = importlib.metadata.version(pkg)
+    return {
+        "git": _git(),
+        "packages": versions,
+        "host": socket.gethostname(),
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "seed": seed,
+        "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
+
+
+def _git() -> dict[str, Any]:
+    root = Path(__file__).resolve().parent.parent
+    try:
+        rev = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return {"revision": None, "dirty": None}
+    return {"revision": rev, "dirty": bool(dirty)}
+
+
+def resolve_run(root: Path, run: str) -> Path:
+    """A run folder from an id, a unique id prefix, ``latest``, or a path."""
+    path = Path(run)
+    if path.is_dir():
+        return path
+    if run == "latest":
+        runs = list_runs(root)
+        if not runs:
+            raise ResultsError(f"no runs under {root}")
+        return runs[-1]
+    matches = [p for p in list_runs(root) if p.name.startswith(run)]
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        raise ResultsError(f"no run {run!r} under {root}")
+    raise ResultsError(f"{run!r} matches {len(matches)} runs; give more of the id")
+
+
+def list_runs(root: Path) -> list[Path]:
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.iterdir() if p.is_dir() and (p / CAMPAIGN).exists())
+
+
+def read_summary(run_dir: Path) -> dict[str, Any]:
+    path = run_dir / SUMMARY
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ResultsError(f"{path}: missing (the load generator wrote no results)") from None
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ResultsError(f"{path}: unreadable: {exc}") from None
+    if not isinstance(value, dict):
+        raise ResultsError(f"{path}: not a JSON object")
+    return value

@@ -1,0 +1,298 @@
+"""``portal-load run``: one campaign end to end.
+
+1. Resolve the campaign (file, then flags) and refuse a remote target unless allowed.
+2. Create ``results/<run-id>/`` with the campaign as run and its provenance.
+3. Start the embedded mock (unless a host is given), the Locust master and one worker per core,
+   and optionally a real Prometheus scraping both.
+4. Show live progress from the load generator's ``/metrics`` until the master ends the run;
+   SIGINT/SIGTERM stop it gracefully, and the results are still written, marked ``partial``.
+5. Cross-check the load generator's request count against the mock's own, then print the
+   summary and the path of the results.
+
+Exit codes: 0 complete, 3 partial (interrupted), 4 degraded (a worker was lost or the numbers
+disagree), 1 a harness error, 2 a usage error.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from . import livestats
+from .campaign import Campaign, check_target
+from .errors import ProcessFailed
+from .processes import Child, child_environment, free_port, locust_argv, start_mock
+from .progress import Progress
+from .results import (
+    CAMPAIGN,
+    PROVENANCE,
+    atomic_write,
+    new_run_dir,
+    provenance,
+    read_summary,
+    write_json,
+)
+from .summary import print_summary
+
+EXIT_PARTIAL = 3
+EXIT_DEGRADED = 4
+PROGRESS_EVERY_S = 2.0
+START_GRACE_S = 30.0  # locust's own start-up, and the workers' connection to the master
+# The generator and the mock count independently; connection errors are counted by one side
+# only, so they may differ a little. More than this is flagged.
+COUNT_TOLERANCE = 0.01
+# Routes of the mock that the load generator does not send (operations, not load).
+_OPS_ROUTES = ("/metrics", "/healthz", "/readyz", "/admin/faults", "/admin/ledger", "/openapi.json")
+
+
+class _Interrupted:
+    def __init__(self) -> None:
+        self.signum: int | None = None
+
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
+        self.signum = signum
+
+
+def master_options(
+    c: Campaign, host: str, run_dir: Path, master_port: int, metrics_port: int
+) -> list[str]:
+    opts = [
+        "--master",
+        "--master-bind-host",
+        "127.0.0.1",
+        "--master-bind-port",
+        str(master_port),
+        "--expect-workers",
+        str(c.worker_count()),
+        "--expect-workers-max-wait",
+        "30",
+        "--host",
+        host,
+        "--run-time",
+        f"{max(1, round(c.duration_s))}s",
+        "--stop-timeout",
+        "5",
+        "--results-dir",
+        str(run_dir),
+        "--metrics-port",
+        str(metrics_port),
+        "--csv",
+        str(run_dir / "locust"),
+        "--loglevel",
+        "WARNING",
+        "--think-scale",
+        f"{c.think_scale:g}",
+        "--citizen-stride",
+        str(max(64, c.worker_count())),
+    ]
+    if c.web:
+        opts += ["--autostart", "--web-host", "127.0.0.1", "--web-port", str(free_port())]
+    else:
+        opts += ["--headless"]
+    if c.open_model:
+        opts += [
+            "--arrival-rate",
+            f"{c.arrival_rate:g}",
+            "--arrival-duration",
+            f"{c.duration_s:g}",
+            "--open-executors",
+            str(c.worker_count()),
+            "-u",
+            str(c.worker_count()),
+            "-r",
+            str(c.worker_count()),
+        ]
+        classes: tuple[str, ...] = ("OpenModelVisits",)
+    else:
+        opts += ["-u", str(c.users), "-r", f"{c.spawn_rate:g}"]
+        if c.shape:
+            opts += ["--shape", c.shape]
+            for key, value in sorted(c.shape_params.items()):
+                opts += [f"--shape-{key.replace('_', '-')}", f"{value:g}"]
+        classes = c.user_classes or ("CitizenUser", "AnonymousVisitor")
+    return [*opts, *classes]
+
+
+def _mock_request_count(base_url: str) -> float | None:
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(f"{base_url}/metrics", timeout=5) as resp:
+            text = resp.read().decode("utf-8")
+    except OSError:
+        return None
+    total = 0.0
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            if s.name == "portal_http_requests_total" and s.labels.get("route") not in _OPS_ROUTES:
+                total += s.value
+    return total
+
+
+def run_campaign(campaign: Campaign, *, tty: bool | None = None, out: Any = None) -> int:
+    """Run one campaign; returns the exit code (see the module docstring)."""
+    out = out or sys.stdout
+    check_target(campaign)
+    if not campaign.embedded:
+        load = (
+            f"{campaign.arrival_rate:g} visits/s"
+            if campaign.open_model
+            else f"{campaign.users} users"
+        )
+        print(
+            f"portal-load: sending {load} of portal journeys to {campaign.host} "
+            f"for {campaign.duration_s:g} s",
+            file=out,
+            flush=True,
+        )
+    run_id, run_dir = new_run_dir(Path(campaign.results_dir), campaign.name)
+    atomic_write(run_dir / CAMPAIGN, campaign.to_toml())
+    write_json(run_dir / PROVENANCE, provenance(campaign.seed))
+    print(f"portal-load: run {run_id} -> {run_dir}", file=out, flush=True)
+
+    interrupted = _Interrupted()
+    previous = {s: signal.signal(s, interrupted) for s in (signal.SIGINT, signal.SIGTERM)}
+    children: list[Child] = []
+    mock: Child | None = None
+    mock_count: float | None = None
+    progress = Progress(
+        duration_s=campaign.duration_s, tty=out.isatty() if tty is None else tty, out=out
+    )
+    try:
+        host = campaign.host
+        if campaign.embedded:
+            mock, host, _admin = start_mock(
+                run_dir, workers=campaign.mock_workers, config=campaign.mock_config
+            )
+            children.append(mock)
+        metrics_port = campaign.metrics_port or free_port()
+        master_port = free_port()
+        env = child_environment({"PORTAL_SEED": str(campaign.seed)})
+        master = Child(
+            "locust-master",
+            locust_argv(master_options(campaign, host, run_dir, master_port, metrics_port)),
+            run_dir / "logs" / "locust-master.log",
+            env,
+        )
+        children.append(master)
+        for i in range(campaign.worker_count()):
+            argv = locust_argv(
+                [
+                    "--worker",
+                    "--master-host",
+                    "127.0.0.1",
+                    "--master-port",
+                    str(master_port),
+                    "--loglevel",
+                    "WARNING",
+                ]
+            )
+            children.append(
+                Child(f"locust-worker-{i}", argv, run_dir / "logs" / f"locust-worker-{i}.log", env)
+            )
+        prometheus = (
+            _start_prometheus(campaign, run_dir, host, metrics_port)
+            if campaign.prometheus
+            else None
+        )
+        _watch(campaign, master, metrics_port, progress, interrupted)
+        if mock is not None:
+            mock_count = _mock_request_count(host)
+        if prometheus is not None:
+            prometheus.stop()
+    finally:
+        progress.close()
+        for child in reversed(children):
+            child.stop()
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+    summary = read_summary(run_dir)
+    summary = _cross_check(run_dir, summary, mock_count)
+    print_summary(summary, run_dir, out=out)
+    status = summary.get("status")
+    if status == "partial" or interrupted.signum is not None:
+        return EXIT_PARTIAL
+    if status == "degraded" or summary.get("checks", {}).get("flags"):
+        return EXIT_DEGRADED
+    return 0
+
+
+def _watch(
+    campaign: Campaign,
+    master: Child,
+    metrics_port: int,
+    progress: Progress,
+    interrupted: _Interrupted,
+) -> None:
+    url = f"http://127.0.0.1:{metrics_port}/metrics"
+    started = time.monotonic()
+    prev: livestats.Sample | None = None
+    stop_sent = False
+    deadline = started + campaign.duration_s + START_GRACE_S + 30
+    while master.alive():
+        if interrupted.signum is not None and not stop_sent:
+            master.signal(signal.SIGTERM)
+            stop_sent = True
+        if time.monotonic() > deadline and not stop_sent:
+            master.signal(signal.SIGTERM)
+            stop_sent = True
+        cur = livestats.scrape(url)
+        elapsed = time.monotonic() - started
+        note = "stopping" if stop_sent else ""
+        progress.show(elapsed, livestats.interval(prev, cur) if cur else None, note)
+        prev = cur or prev
+        master.wait(PROGRESS_EVERY_S)
+    code = master.proc.returncode
+    if code not in (0, 1) and not stop_sent:  # 1: locust's "the test had failures"
+        raise ProcessFailed(f"the Locust master exited with {code}:\n{master.tail()}")
+
+
+def _start_prometheus(campaign: Campaign, run_dir: Path, host: str, metrics_port: int) -> Any:
+    from urllib.parse import urlsplit
+
+    from .prometheus_server import PrometheusConfig, PrometheusServer
+
+    mock_target = urlsplit(host).netloc if campaign.embedded else None
+    server = PrometheusServer(
+        PrometheusConfig(
+            data_dir=run_dir / "prometheus",
+            targets={
+                "mock_portal": [mock_target] if mock_target else [],
+                "loadgen": [f"127.0.0.1:{metrics_port}"],
+            },
+        )
+    )
+    server.start()
+    print(f"portal-load: Prometheus at {server.url} (data in {run_dir / 'prometheus'})", flush=True)
+    return server
+
+
+def _cross_check(
+    run_dir: Path, summary: dict[str, Any], mock_count: float | None
+) -> dict[str, Any]:
+    """Flag numbers that may be lies: a busy generator, or counts that disagree with the mock."""
+    flags: list[str] = []
+    checks: dict[str, Any] = {"flags": flags}
+    total = summary.get("total", {}).get("count")
+    if mock_count is not None and isinstance(total, int | float):
+        checks["mock_request_count"] = mock_count
+        checks["loadgen_request_count"] = total
+        allowed = max(10.0, COUNT_TOLERANCE * max(total, mock_count))
+        checks["counts_agree"] = abs(total - mock_count) <= allowed
+        if not checks["counts_agree"]:
+            flags.append(
+                f"the load generator counted {total:.0f} requests, the mock {mock_count:.0f}"
+            )
+    if summary.get("loadgen_cpu_high"):
+        flags.append("a load generator worker was above 90 % CPU: its latencies may be inflated")
+    summary["checks"] = checks
+    write_json(run_dir / "summary.json", summary)
+    return summary

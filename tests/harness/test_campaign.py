@@ -1,0 +1,115 @@
+"""The campaign file: defaults, overrides, one-line errors that name the key, and safety."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from harness.campaign import (
+    Campaign,
+    check_target,
+    is_loopback_target,
+    load_campaign,
+    parse_duration,
+)
+from harness.cli import main
+from harness.errors import UsageError
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "campaign.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_defaults_are_a_short_embedded_campaign() -> None:
+    c = load_campaign(None)
+    assert c.embedded
+    assert 30 <= c.duration_s <= 120
+    assert c.worker_count() >= 1
+
+
+def test_file_then_flags(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        """
+[campaign]
+name = "peak"
+duration = "2m"
+[load]
+users = 300
+shape = "ramp"
+[load.shape_params]
+peak_users = 300
+[workers]
+count = 3
+""",
+    )
+    c = load_campaign(path, users=50, duration_s="90s")
+    assert (c.name, c.users, c.duration_s, c.shape, c.workers) == ("peak", 50, 90.0, "ramp", 3)
+    assert c.shape_params == {"peak_users": 300.0}
+    again = tomllib.loads(c.to_toml())
+    assert again["load"]["users"] == 50
+    assert load_campaign(_write(tmp_path, c.to_toml())).users == 50
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[load]\nusers = -3\n", "load.users: -3 is out of range"),
+        ("[load]\nusers = 'many'\n", "load.users: expected an integer"),
+        ("[campaign]\nduration = 'soon'\n", "campaign.duration: expected a duration"),
+        ("[load]\nshape = 'zigzag'\n", "load.shape: unknown shape 'zigzag'"),
+        ("[loud]\nusers = 3\n", "[loud]: unknown section"),
+        ("[load]\nuser = 3\n", "load.user: unknown key"),
+        ("[load\nusers = 3\n", "not valid TOML"),
+        ("[load]\nshape = 'ramp'\narrival_rate = 5.0\n", "not both"),
+        ("[campaign]\nhost = 'ftp://x'\n", "host: expected http(s)://"),
+    ],
+)
+def test_mistakes_name_the_file_and_key(tmp_path: Path, text: str, message: str) -> None:
+    path = _write(tmp_path, text)
+    with pytest.raises(UsageError) as info:
+        load_campaign(path)
+    assert message in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_cli_prints_one_line_and_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _write(tmp_path, "[load]\nusers = 0\n")
+    assert main(["run", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("UsageError: ")
+    assert "load.users" in err
+    assert len(err.splitlines()) == 1
+    assert main(["run", str(tmp_path / "missing.toml")]) == 2
+
+
+def test_durations() -> None:
+    assert parse_duration("250ms", "x") == 0.25
+    assert parse_duration("1.5m", "x") == 90
+    assert parse_duration(30, "x") == 30
+    with pytest.raises(UsageError):
+        parse_duration("-1s", "x")
+
+
+def test_remote_targets_need_explicit_permission() -> None:
+    assert is_loopback_target("http://127.0.0.1:8080")
+    assert is_loopback_target("http://127.5.6.7")
+    assert is_loopback_target("http://[::1]:80")
+    assert is_loopback_target("http://localhost:9")
+    assert not is_loopback_target("http://10.0.0.1")
+    remote = Campaign(host="http://192.0.2.10")
+    with pytest.raises(UsageError, match="--allow-remote"):
+        check_target(remote)
+    check_target(Campaign(host="http://192.0.2.10", allow_remote=True))  # no traffic is sent
+    check_target(Campaign(host="http://127.0.0.1:1"))
+
+
+def test_cli_refuses_a_remote_target_without_the_flag(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "--host", "http://192.0.2.10", "--duration", "1s"]) == 2
+    assert "not on loopback" in capsys.readouterr().err
