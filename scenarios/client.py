@@ -25,6 +25,7 @@ statistics, web UI, CSV files and master aggregation see it like any other reque
 
 from __future__ import annotations
 
+import re
 import socket
 import time
 from contextlib import contextmanager
@@ -33,10 +34,11 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit
 
 import gevent
+import geventhttpclient
 import orjson
 from geventhttpclient._parser import HTTPParseError
 from geventhttpclient.client import HTTPClient
-from geventhttpclient.response import HTTPConnectionClosed
+from geventhttpclient.response import HTTPConnectionClosed, HTTPSocketPoolResponse
 from locust import User
 from locust.exception import CatchResponseError, LocustError, ResponseError, StopTest
 
@@ -66,8 +68,74 @@ TRANSPORT_ERRORS = (
 MAX_REDIRECTS = 30
 _REDIRECT_CODES = frozenset((301, 302, 303, 307, 308))
 
-_JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
-_FORM_HEADERS = {"Content-Type": "application/x-www-form-urlencoded"}
+_JSON_FIELDS = "Content-Type: application/json\r\nAccept: application/json\r\n"
+_FORM_FIELDS = "Content-Type: application/x-www-form-urlencoded\r\n"
+_USER_AGENT = f"portal-load/{geventhttpclient.__version__}"
+_BODY_METHODS = frozenset(("POST", "PUT", "PATCH"))
+_IDEMPOTENT_METHODS = frozenset(("GET", "HEAD", "OPTIONS", "PUT", "DELETE"))
+# RFC 9110 §5.1, §5.5 and RFC 9112 §3.2: what a field name, a field value and an origin-form
+# target may hold; checked once per header set and per request target (no CR/LF smuggling).
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_FIELD_VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]*")
+_TARGET = re.compile(r"/[^\x00-\x20\x7f]*")
+
+
+def _header_block(headers: Mapping[str, str]) -> str:
+    """``Name: value\\r\\n`` lines, refusing names and values that would break the message."""
+    lines = []
+    for name, value in headers.items():
+        if not _TOKEN.fullmatch(name):
+            raise ValueError(f"invalid header field name {name!r}")
+        value = str(value)
+        if not _FIELD_VALUE.fullmatch(value):
+            raise ValueError(f"invalid value for header field {name!r}: {value!r}")
+        lines.append(f"{name}: {value}\r\n")
+    return "".join(lines)
+
+
+class _PooledClient(HTTPClient):
+    """geventhttpclient's ``HTTPClient`` (its keep-alive pool and response parser) with a lean
+    send path: the request head arrives pre-built from the session, so nothing is merged,
+    re-validated or re-encoded per request beyond the target and the request's own fields.
+    """
+
+    def __init__(self, host: str, **kwargs: Any) -> None:
+        super().__init__(host, **kwargs)
+        host_port = f"[{self.host}]" if ":" in self.host else self.host
+        if self.port not in (80, 443):
+            host_port = f"{host_port}:{self.port}"
+        self.head_start = f"Host: {host_port}\r\nUser-Agent: {_USER_AGENT}\r\n"
+
+    def send(self, method: str, target: str, fields: str, body: bytes) -> Any:
+        """Send one request; a connection the server closed while idle is retried once for
+        idempotent methods (RFC 9110 §9.2.2), as ``HTTPClient.request`` does."""
+        if not _TARGET.fullmatch(target):
+            raise ValueError(f"invalid request target {target!r}")
+        if body or method in _BODY_METHODS:
+            fields = f"{fields}Content-Length: {len(body)}\r\n"
+        message = f"{method} {target} HTTP/1.1\r\n{self.head_start}{fields}\r\n".encode("latin-1")
+        if body:
+            message += body
+        pool = self._connection_pool
+        retries = 1 if method in _IDEMPOTENT_METHODS else 0
+        while True:
+            sock = pool.get_socket()
+            try:
+                sock.sendall(message)
+            except OSError:
+                pool.release_socket(sock)
+                if retries:
+                    retries -= 1
+                    continue
+                raise
+            try:
+                return HTTPSocketPoolResponse(sock, pool, block_size=self.block_size, method=method)
+            except HTTPConnectionClosed:
+                # the response released the socket; the server closed a kept-alive connection
+                if retries:
+                    retries -= 1
+                    continue
+                raise
 
 
 class HTTPStatusError(Exception):
@@ -219,7 +287,7 @@ class PortalSession:
         network_timeout: float = 60.0,
         concurrency: int = 1,
         default_headers: Mapping[str, str] | None = None,
-        clients: dict[tuple[str, str, int], HTTPClient] | None = None,
+        clients: dict[tuple[str, str, int], _PooledClient] | None = None,
     ) -> None:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -235,8 +303,8 @@ class PortalSession:
         self._base_path = parts.path.rstrip("/")
         self._base_key = _client_key(parts)
         self._base_client = self._client_for(self._base_key)
-        self._default_headers = dict(default_headers or {})
-        self._headers: dict[str, str] = dict(self._default_headers)
+        self._default_fields = _header_block(default_headers or {})
+        self._fields = self._default_fields
         self._bearer_token: str | None = None
         self.start_lag_ms: float | None = None
         """Set by the open-model executor: how late this session's journey started. Every event
@@ -249,10 +317,10 @@ class PortalSession:
 
     @bearer_token.setter
     def bearer_token(self, token: str | None) -> None:
-        self._bearer_token = token
-        self._headers = dict(self._default_headers)
+        self._fields = self._default_fields
         if token is not None:
-            self._headers["Authorization"] = f"Bearer {token}"
+            self._fields += _header_block({"Authorization": f"Bearer {token}"})
+        self._bearer_token = token
 
     @contextmanager
     def rename_request(self, name: str) -> Iterator[None]:
@@ -290,30 +358,27 @@ class PortalSession:
         ``data`` is sent as is. A status of 400 or more, or a transport error, is reported as a
         failure unless ``catch_response=True`` and the block says otherwise.
         """
+        fields = self._fields
         if json is not None:
-            body: bytes | str | None = orjson.dumps(json)
-            extra: Mapping[str, str] | None = _JSON_HEADERS
-        elif data is not None:
-            if isinstance(data, str | bytes):
-                body, extra = data, None
-            else:
-                body, extra = urlencode(data), _FORM_HEADERS
+            body = orjson.dumps(json)
+            fields += _JSON_FIELDS
+        elif data is None:
+            body = b""
+        elif isinstance(data, bytes):
+            body = data
+        elif isinstance(data, str):
+            body = data.encode()
         else:
-            body, extra = None, None
-        if extra is not None or headers:
-            sent_headers = dict(self._headers)
-            if extra is not None:
-                sent_headers.update(extra)
-            if headers:
-                sent_headers.update(headers)
-        else:
-            sent_headers = self._headers
+            body = urlencode(data).encode()
+            fields += _FORM_FIELDS
+        if headers:
+            fields += _header_block(headers)
         if params:
             url = f"{url}{'&' if '?' in url else '?'}{urlencode(params)}"
 
         start_time = time.time()
         start = time.perf_counter()
-        resp = self._send(method, url, body, sent_headers)
+        resp = self._send(method, url, fields, body)
         redirects = 0
         while allow_redirects and resp.status_code in _REDIRECT_CODES and redirects < MAX_REDIRECTS:
             location = resp.header("Location")
@@ -321,8 +386,8 @@ class PortalSession:
                 break
             redirects += 1
             if resp.status_code in (301, 302, 303):
-                method, body = "GET", None
-            resp = self._send(method, location, body, self._headers)
+                method, fields, body = "GET", self._fields, b""
+            resp = self._send(method, location, fields, body)
         response_time_ms = (time.perf_counter() - start) * 1000.0
 
         if context is None:
@@ -409,9 +474,7 @@ class PortalSession:
         return self.request("DELETE", url, **kwargs)
 
     # -- transport ------------------------------------------------------------------------
-    def _send(
-        self, method: str, url: str, body: bytes | str | None, headers: Mapping[str, str]
-    ) -> PortalResponse:
+    def _send(self, method: str, url: str, fields: str, body: bytes) -> PortalResponse:
         if url.startswith("/"):
             client = self._base_client
             target = self._base_path + url
@@ -422,17 +485,17 @@ class PortalSession:
             target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
             full_url = url
         try:
-            raw = client.request(method, target, body=body, headers=headers)
+            raw = client.send(method, target, fields, body)
             content = raw.read()
         except TRANSPORT_ERRORS as error:
             return PortalResponse(0, b"", {}, full_url, error)
         return PortalResponse(raw.status_code, content, raw.info(), full_url, None)
 
-    def _client_for(self, key: tuple[str, str, int]) -> HTTPClient:
+    def _client_for(self, key: tuple[str, str, int]) -> _PooledClient:
         client = self._clients.get(key)
         if client is None:
             scheme, host, port = key
-            client = HTTPClient(
+            client = _PooledClient(
                 host,
                 port=port,
                 ssl=scheme == "https",

@@ -3,13 +3,15 @@
 A journey runs inside ``with Journey(ctx, "pay") as j:``. It reports, as Locust request
 events (so they reach the CSV files, the web UI and the master like any request):
 
-- ``FUNNEL`` ``pay/0 start``, ``pay/1 charges``, ... one event per step reached, whose
+- ``FUNNEL`` ``pay/1 charges``, ``pay/2 nothing to pay``, ... one event per step reached, whose
   response time is the time from the journey's start to that step: the count of each row is
   how many journeys reached the step. Steps are declared up front, so a step keeps its number
   whichever branch led to it (``login/3 code`` counts logins with and without a second
   factor);
 - ``JOURNEY`` ``pay``: the journey's duration, a failure when it stopped early, with the step
-  and the reason (bounded text: statuses and problem types, never ids).
+  and the reason (bounded text: statuses and problem types, never ids). Every journey that
+  starts ends with exactly one such event, so its count is the funnel's step 0 (no separate
+  "start" event: at thousands of journeys a second each event costs load-generator CPU).
 
 ``j.call(...)`` makes a request with ``catch_response=True``, checks the status, marks the
 request failed with a reason, and aborts the journey; nothing escapes the ``with`` block but
@@ -59,7 +61,6 @@ class Journey:
     def __enter__(self) -> Journey:
         self._start_time = time.time()
         self._start = time.perf_counter()
-        self._report_step("start")
         return self
 
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
@@ -137,7 +138,7 @@ def _status_reason(resp: PortalResponse, expected: tuple[int, ...]) -> str:
     if resp.status_code == 0:
         return f"no response ({type(getattr(resp, 'error', None)).__name__})"
     what = ""
-    if resp.content[:1] == b"{":
+    if (resp.content or b"")[:1] == b"{":
         try:
             problem = resp.json()
         except ValueError:

@@ -1,0 +1,278 @@
+"""Side-by-side load benchmark: our ``PortalSession`` against Locust's stock ``FastHttpUser``.
+
+Both runs execute the same journeys (signed-in citizen visits: login, catalog, status,
+applications, payments, refresh, logout) with think times off, against one mock portal pinned
+to one core, each in one Locust process pinned to the other core, one after the other. The
+figure is HTTP requests per second (journey and funnel events left out), read from Locust's
+own ``--csv`` statistics; the ratio is what matters, since timings on a shared machine are
+noisy::
+
+    .venv/bin/python -m benchmarks.client_vs_fasthttp --users 50 --seconds 20 --rounds 2
+
+The module is also the locustfile of both runs: ``OursCitizen`` and ``StockCitizen`` differ
+only in the HTTP client. ``StockSession`` is a thin adapter in front of an unmodified
+``FastHttpSession`` that speaks the journeys' small client interface (bearer token, form
+bodies, ``report``), so the stock client does all the HTTP work.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import re
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+ROOT = Path(__file__).resolve().parent.parent
+HTTP_TYPES = frozenset(("GET", "POST", "PUT", "PATCH", "DELETE"))
+READY = re.compile(r"ready on (http://127\.0\.0\.1:\d+)")
+MOCK_CONFIG = """\
+review_after_s = 0.2
+decide_after_s = 0.5
+payment_settle_s = 0.2
+"""
+
+if os.environ.get("PORTAL_BENCH_LOCUSTFILE") == "1":
+    # Imported by locust: define the two user classes.
+    import time as _time
+
+    from locust import FastHttpUser
+    from locust.contrib.fasthttp import FastHttpSession, ResponseContextManager
+
+    from scenarios import journeys
+    from scenarios.client import PortalUser
+    from scenarios.journeys.context import JourneyContext
+    from scenarios.settings import Settings, allocator_for
+
+    def _header(self: Any, name: str, default: str | None = None) -> str | None:
+        value = self.headers.get(name) if self.headers else None
+        if value is None:
+            return default
+        return value if isinstance(value, str) else value[0]
+
+    # The journeys read one header by name; FastHttp's response has no such helper.
+    ResponseContextManager.header = _header
+
+    class StockSession(FastHttpSession):
+        """The journeys' client interface on top of an unmodified ``FastHttpSession``."""
+
+        start_lag_ms = None
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self._auth: dict[str, str] = {}
+
+        @property
+        def bearer_token(self) -> str | None:
+            return self._auth.get("Authorization")
+
+        @bearer_token.setter
+        def bearer_token(self, token: str | None) -> None:
+            self._auth = {"Authorization": f"Bearer {token}"} if token else {}
+
+        def request(  # type: ignore[override]
+            self,
+            method: str,
+            url: str,
+            *,
+            params: dict[str, Any] | None = None,
+            data: Any = None,
+            headers: dict[str, str] | None = None,
+            **kwargs: Any,
+        ) -> Any:
+            sent = {**self._auth, **(headers or {})}
+            if isinstance(data, dict):
+                data = urlencode(data)
+                sent["Content-Type"] = "application/x-www-form-urlencoded"
+            if params:
+                url = f"{url}?{urlencode(params)}"
+            kwargs.setdefault("allow_redirects", False)
+            return super().request(method, url, data=data, headers=sent, **kwargs)
+
+        def report(
+            self,
+            request_type: str,
+            name: str,
+            response_time_ms: float,
+            *,
+            exception: BaseException | None = None,
+            start_time: float | None = None,
+            response_length: int = 0,
+            corrected: bool = True,
+        ) -> None:
+            self.request_event.fire(
+                request_type=request_type,
+                name=name,
+                response_time=response_time_ms,
+                response_length=response_length,
+                response=None,
+                context={},
+                exception=exception,
+                start_time=_time.time() if start_time is None else start_time,
+                url=None,
+            )
+
+    def _start(user: Any) -> None:
+        settings = Settings.from_environment(user.environment)
+        citizen = allocator_for(user.environment).next()
+        user.ctx = JourneyContext(user.client, citizen=citizen, pacing=settings.pacing)
+
+    def _visit(user: Any) -> None:
+        journeys.citizen_visit(user.ctx)
+
+    def _browse(user: Any) -> None:
+        journeys.anonymous_visit(user.ctx)
+
+    class OursCitizen(PortalUser):
+        tasks = [_visit]
+
+        def on_start(self) -> None:
+            _start(self)
+
+    class OursVisitor(OursCitizen):
+        tasks = [_browse]
+
+    class StockCitizen(FastHttpUser):
+        tasks = [_visit]
+
+        def __init__(self, environment: Any) -> None:
+            super().__init__(environment)
+            self.client = StockSession(
+                base_url=self.host,
+                request_event=environment.events.request,
+                user=self,
+                network_timeout=self.network_timeout,
+                connection_timeout=self.connection_timeout,
+                concurrency=self.concurrency,
+            )
+
+        def on_start(self) -> None:
+            _start(self)
+
+    class StockVisitor(StockCitizen):
+        tasks = [_browse]
+
+
+def _start_mock(workdir: Path, core: int) -> tuple[subprocess.Popen[str], str]:
+    config = workdir / "mock.toml"
+    config.write_text(MOCK_CONFIG)
+    log = open(workdir / "mock.log", "w+")  # noqa: SIM115 - closed with the process
+    proc = subprocess.Popen(
+        ["taskset", "-c", str(core), sys.executable, "-m", "mock_portal", "--port", "0",
+         "--config", str(config), "--data-dir", str(workdir / "data")],
+        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        log.seek(0)
+        match = READY.search(log.read())
+        if match:
+            return proc, match.group(1)
+        if proc.poll() is not None:
+            break
+        time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError(f"mock did not start: {(workdir / 'mock.log').read_text()[-2000:]}")
+
+
+def _run_locust(user_class: str, host: str, args: argparse.Namespace, workdir: Path) -> dict:
+    prefix = workdir / f"{user_class}-{args.citizen_offset}"
+    env = {**os.environ, "PORTAL_BENCH_LOCUSTFILE": "1", "PYTHONPATH": str(ROOT)}
+    cmd = [
+        "taskset", "-c", str(args.locust_core), sys.executable, "-m", "locust",
+        "-f", str(Path(__file__).resolve()), user_class,
+        "--host", host, "--headless", "--only-summary", "--loglevel", "WARNING",
+        "-u", str(args.users), "-r", str(args.users), "-t", f"{args.seconds}s",
+        "--think-scale", "0", "--poll-interval", "0.1",
+        "--citizen-offset", str(args.citizen_offset),
+        "--csv", str(prefix),
+    ]  # fmt: skip
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run(
+        cmd, cwd=ROOT, env=env, check=True, capture_output=True, timeout=args.seconds + 60
+    )
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    stats = _http_stats(Path(f"{prefix}_stats.csv"))
+    # CPU of the Locust process alone (the mock is not a finished child yet): requests per
+    # CPU-second is the client's efficiency even when the mock, not Locust, is the bottleneck.
+    cpu_s = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    stats["cpu_s"] = cpu_s
+    stats["per_cpu_s"] = stats["requests"] / cpu_s if cpu_s > 0 else 0.0
+    return stats
+
+
+def _http_stats(path: Path) -> dict:
+    requests = failures = 0
+    rps = 0.0
+    with path.open() as f:
+        for row in csv.DictReader(f):
+            if row["Type"] in HTTP_TYPES:
+                requests += int(row["Request Count"])
+                failures += int(row["Failure Count"])
+                rps += float(row["Requests/s"])
+    return {"requests": requests, "failures": failures, "rps": rps}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--users", type=int, default=50)
+    parser.add_argument("--seconds", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=2, help="alternating runs of each client")
+    parser.add_argument(
+        "--journeys",
+        choices=("citizen", "browse"),
+        default="citizen",
+        help="signed-in citizen visits (every journey) or anonymous catalog browsing",
+    )
+    parser.add_argument("--locust-core", type=int, default=0)
+    parser.add_argument("--mock-core", type=int, default=1)
+    args = parser.parse_args(argv)
+    if shutil.which("taskset") is None:
+        parser.error("taskset (util-linux) is required to pin the processes")
+    suffix = "Citizen" if args.journeys == "citizen" else "Visitor"
+    stock, ours = f"Stock{suffix}", f"Ours{suffix}"
+    results: dict[str, list[dict]] = {stock: [], ours: []}
+    with tempfile.TemporaryDirectory(prefix="bench-client-") as tmp:
+        workdir = Path(tmp)
+        mock, host = _start_mock(workdir, args.mock_core)
+        try:
+            run = 0
+            for round_no in range(args.rounds):
+                for user_class in results:
+                    # Fresh citizens for every run (charges paid in one run stay paid): the
+                    # offset shifts the allocator's stripe by one citizen per run.
+                    args.citizen_offset = run
+                    run += 1
+                    stats = _run_locust(user_class, host, args, workdir)
+                    results[user_class].append(stats)
+                    print(
+                        f"round {round_no + 1} {user_class:<13} {stats['rps']:8.0f} req/s "
+                        f"{stats['per_cpu_s']:8.0f} req/CPU-s "
+                        f"({stats['requests']} requests, {stats['failures']} failures)",
+                        flush=True,
+                    )
+        finally:
+            mock.terminate()
+            mock.wait(timeout=30)
+    rps = {k: max(r["rps"] for r in v) for k, v in results.items()}
+    eff = {k: max(r["per_cpu_s"] for r in v) for k, v in results.items()}
+    print(f"journeys: {args.journeys}, {args.users} users, {args.seconds} s, best of {args.rounds}")
+    print(f"FastHttpUser (stock):  {rps[stock]:8.0f} req/s  {eff[stock]:8.0f} req/CPU-s")
+    print(f"PortalUser (ours):     {rps[ours]:8.0f} req/s  {eff[ours]:8.0f} req/CPU-s")
+    print(
+        f"ratio ours/stock:      {rps[ours] / rps[stock]:8.2f}x req/s "
+        f"{eff[ours] / eff[stock]:6.2f}x req/CPU-s"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,231 @@
+"""Prometheus exposition of the load generator's own metrics (DESIGN.md §4).
+
+:class:`LoadgenCollector` is a custom collector: on every scrape it reads the master's
+:class:`~scenarios.telemetry.aggregate.RunAggregator` (the merged HDR histograms of every
+worker) and yields exact counters and a real histogram from them, so nothing is observed
+twice and ``/metrics`` always agrees with ``summary.json``. Series (names are a contract
+with ``dashboards/``; do not rename):
+
+- ``loadgen_requests_total{name,method}``, ``loadgen_failures_total{name,method,reason}``,
+  ``loadgen_response_time_seconds{name,method}`` (histogram, :data:`BUCKETS_S`): HTTP
+  requests only, so ``sum(rate(...))`` is the request rate;
+- ``loadgen_journeys_total{name,kind}``, ``loadgen_journey_failures_total{name,kind,reason}``,
+  ``loadgen_journey_duration_seconds{name,kind}``: ``JOURNEY``/``FUNNEL`` (and other
+  non-HTTP) events;
+- ``loadgen_corrected_response_time_seconds{name,method}``: the open model's latencies
+  corrected for coordinated omission (``+CO`` events);
+- gauges ``loadgen_users``, ``loadgen_workers``, ``loadgen_target_rps``,
+  ``loadgen_worker_cpu_percent{worker}``, ``loadgen_schedule_lag_seconds``; counters
+  ``loadgen_dropped_starts_total``, ``loadgen_late_starts_total``.
+
+:func:`serve` runs it on gevent's WSGI server (Locust processes are gevent processes;
+prometheus_client's ``start_http_server`` would start a real thread, which gevent's
+monkey-patching turns into a greenlet anyway) with the collector in its own
+``CollectorRegistry``, never the global one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from prometheus_client import CollectorRegistry, make_wsgi_app
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
+
+from scenarios.telemetry import hdr
+from scenarios.telemetry.recorder import CORRECTED_SUFFIX
+
+if TYPE_CHECKING:
+    from scenarios.telemetry.aggregate import RunAggregator
+
+__all__ = ["BUCKETS_S", "LiveGauges", "LoadgenCollector", "MetricsServer", "serve"]
+
+
+def _buckets() -> tuple[float, ...]:
+    fine_ms = [float(ms) for ms in range(1, 101)]
+    coarse_ms = [125.0, 150.0, 200.0, 250.0, 300.0, 400.0, 500.0, 750.0]
+    coarse_s = [1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0]
+    return tuple([ms / 1000.0 for ms in fine_ms + coarse_ms] + coarse_s)
+
+
+#: Upper bounds (seconds) of the response-time histograms: 1 ms steps to 100 ms (p99 at 1 ms
+#: resolution where the portal's SLOs live), then coarser to 30 s.
+BUCKETS_S: tuple[float, ...] = _buckets()
+_BOUNDS_US = [round(b * 1_000_000) for b in BUCKETS_S]
+_LE = [floatToGoString(b) for b in BUCKETS_S]
+
+
+@dataclass(frozen=True, kw_only=True)
+class LiveGauges:
+    """What the runner knows right now, as opposed to what workers have reported."""
+
+    users: int
+    workers: int
+
+
+class LoadgenCollector(Collector):
+    """Yields the ``loadgen_*`` families from an aggregator; see the module docstring.
+
+    >>> from prometheus_client import CollectorRegistry, generate_latest
+    >>> from scenarios.telemetry.aggregate import RunAggregator
+    >>> agg = RunAggregator(interval_s=2.0, mode="local")
+    >>> registry = CollectorRegistry()
+    >>> registry.register(LoadgenCollector(lambda: agg, lambda: LiveGauges(users=0, workers=1)))
+    >>> b"loadgen_workers 1.0" in generate_latest(registry)
+    True
+    """
+
+    def __init__(
+        self,
+        aggregator: Callable[[], RunAggregator],
+        live: Callable[[], LiveGauges],
+    ) -> None:
+        self._aggregator = aggregator
+        self._live = live
+
+    def describe(self) -> list[Metric]:
+        return []  # collected dynamically; registering must not trigger a collection
+
+    def collect(self) -> Iterator[Metric]:
+        agg = self._aggregator()
+        live = self._live()
+        yield from self._latency_families(
+            agg,
+            "requests",
+            ("name", "method"),
+            ("loadgen_requests", "HTTP requests made, failed ones included."),
+            ("loadgen_failures", "HTTP requests that failed, by reason."),
+            ("loadgen_response_time_seconds", "Response time of HTTP requests."),
+        )
+        yield from self._latency_families(
+            agg,
+            "journeys",
+            ("name", "kind"),
+            ("loadgen_journeys", "Journey and funnel-step events (JOURNEY, FUNNEL, ...)."),
+            ("loadgen_journey_failures", "Journeys that stopped early, by reason."),
+            ("loadgen_journey_duration_seconds", "Journey duration, or time to a funnel step."),
+        )
+        corrected = HistogramMetricFamily(
+            "loadgen_corrected_response_time_seconds",
+            "Open-model response time plus the start's lag (coordinated omission corrected).",
+            labels=("name", "method"),
+        )
+        for name, request_type in agg.section_keys("corrected"):
+            histogram = agg.histograms[(name, request_type)]
+            method = request_type.removesuffix(CORRECTED_SUFFIX)
+            corrected.add_metric([name, method], *_buckets_of(histogram))
+        yield corrected
+
+        yield GaugeMetricFamily("loadgen_users", "Users running now.", value=live.users)
+        yield GaugeMetricFamily(
+            "loadgen_workers", "Load-generating processes connected now.", value=live.workers
+        )
+        open_model = agg.open_model() or {}
+        yield GaugeMetricFamily(
+            "loadgen_target_rps",
+            "Request rate the open model or shape aims at (0 when none is known).",
+            value=open_model.get("target_rps", 0.0),
+        )
+        yield CounterMetricFamily(
+            "loadgen_dropped_starts",
+            "Open-model journey starts dropped because no user was free in time.",
+            value=open_model.get("dropped", 0.0),
+        )
+        yield CounterMetricFamily(
+            "loadgen_late_starts",
+            "Open-model journey starts that began later than scheduled.",
+            value=open_model.get("late", 0.0),
+        )
+        yield GaugeMetricFamily(
+            "loadgen_schedule_lag_seconds",
+            "Worst current lag of any worker's event loop or open-model schedule.",
+            value=agg.schedule_lag_s(),
+        )
+        cpu = GaugeMetricFamily(
+            "loadgen_worker_cpu_percent",
+            "CPU use of each load-generating process over its last report interval.",
+            labels=("worker",),
+        )
+        for worker in sorted(agg.workers.values(), key=lambda w: w.label):
+            if worker.state == "ok":
+                cpu.add_metric([worker.label], worker.cpu_last)
+        yield cpu
+
+    @staticmethod
+    def _latency_families(
+        agg: RunAggregator,
+        section: str,
+        labels: tuple[str, str],
+        counter: tuple[str, str],
+        failures: tuple[str, str],
+        histogram: tuple[str, str],
+    ) -> Iterator[Metric]:
+        counts = CounterMetricFamily(*counter, labels=labels)
+        failed = CounterMetricFamily(*failures, labels=(*labels, "reason"))
+        latency = HistogramMetricFamily(*histogram, labels=labels)
+        for key in agg.section_keys(section):
+            h = agg.histograms[key]
+            counts.add_metric(list(key), h.get_total_count())
+            for reason, count in agg.failures_of(key).items():
+                failed.add_metric([*key, reason], count)
+            latency.add_metric(list(key), *_buckets_of(h))
+        yield counts
+        yield failed
+        yield latency
+
+
+def _buckets_of(histogram: Any) -> tuple[list[tuple[str, float]], float]:
+    cumulative = hdr.counts_at_or_below(histogram, _BOUNDS_US)
+    buckets = [(le, float(c)) for le, c in zip(_LE, cumulative, strict=True)]
+    buckets.append(("+Inf", float(histogram.get_total_count())))
+    return buckets, hdr.sum_us(histogram) / 1_000_000
+
+
+class MetricsServer:
+    """A running ``/metrics`` server (gevent WSGI); ``port`` is the bound port."""
+
+    def __init__(self, server: Any, registry: CollectorRegistry) -> None:
+        self._server = server
+        self.registry = registry
+        self.scrapes = 0
+
+    @property
+    def host(self) -> str:
+        return str(self._server.server_host)
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_port)
+
+    def stop(self) -> None:
+        self._server.stop(timeout=1)
+
+
+def serve(collector: Collector, *, host: str, port: int) -> MetricsServer:
+    """Serve ``collector`` on ``http://host:port/metrics`` (port 0: any free port)."""
+    from gevent.pywsgi import WSGIServer  # only Locust (gevent) processes serve
+
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(collector)
+    app = make_wsgi_app(registry)
+    holder: list[MetricsServer] = []
+
+    def counted(environ: dict[str, Any], start_response: Any) -> Any:
+        body = app(environ, start_response)
+        if environ.get("PATH_INFO", "/") in ("/", "/metrics"):
+            holder[0].scrapes += 1
+        return body
+
+    server = WSGIServer((host, port), counted, log=None, error_log=None)
+    server.start()
+    metrics = MetricsServer(server, registry)
+    holder.append(metrics)
+    return metrics

@@ -1,0 +1,45 @@
+"""The arithmetic modules stay importable without gevent: the test process (and the harness)
+must never be monkey-patched by importing them."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_pure_modules_import_neither_gevent_nor_locust() -> None:
+    code = (
+        "import sys\n"
+        "import scenarios.workload, scenarios.profiles, scenarios.arrivals, scenarios.citizens\n"
+        "print(sorted(m for m in ('gevent', 'locust', 'mock_portal', 'harness')"
+        " if m in sys.modules))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+    assert out.stdout.strip() == "[]"
+
+
+def test_scenarios_never_import_the_mock_or_the_harness() -> None:
+    code = (
+        "import sys, runpy\n"
+        "runpy.run_path('locustfile.py')\n"
+        "print(sorted(m for m in ('mock_portal', 'harness', 'aiohttp') if m in sys.modules))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+    assert out.stdout.strip().splitlines()[-1] == "[]"
