@@ -373,6 +373,8 @@ class PortalSession:
             fields += _FORM_FIELDS
         if headers:
             fields += _header_block(headers)
+        # Name before the query parameters go on: one statistics row per path, not per query.
+        name = name or self.request_name or url
         if params:
             url = f"{url}{'&' if '?' in url else '?'}{urlencode(params)}"
 
@@ -402,7 +404,7 @@ class PortalSession:
             exception = None
         resp.meta = {
             "request_type": method,
-            "name": name or self.request_name or url,
+            "name": name,
             "response_time": response_time_ms,
             "response_length": len(resp.content),
             "response": resp,

@@ -1,0 +1,109 @@
+"""``PortalSession``: what reaches the server and what reaches Locust's request event."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PROBE = Path(__file__).with_name("_client_probe.py")
+EVENT_KEYS = [
+    "context",
+    "exception",
+    "name",
+    "request_type",
+    "response",
+    "response_length",
+    "response_time",
+    "start_time",
+    "url",
+]
+
+
+@pytest.fixture(scope="module")
+def probe() -> dict:
+    done = subprocess.run(
+        [sys.executable, str(PROBE)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_every_request_fires_one_standard_event(probe: dict) -> None:
+    http = [e for e in probe["events"] if not e["type"].endswith("+CO")]
+    assert all(e["keys"] == EVENT_KEYS for e in probe["events"])
+    assert [e["name"] for e in http] == [
+        "/json",
+        "/echo [json]",
+        "/echo",
+        "/json",
+        "/redirect",
+        "/redirect",
+        "/missing",
+        "/json",
+        "/boom",
+        "/grouped/[id]",
+        "/lagged",
+        "/x",
+    ]
+    assert http[0]["length"] == len(b'{"a": 1}')
+    assert http[0]["url"].endswith("/json?q=a+b")
+    assert all(e["time_ms"] >= 0 for e in http)
+
+
+def test_bodies_headers_and_token_reach_the_server(probe: dict) -> None:
+    got = probe["received"]
+    assert got[0]["query"] == "q=a+b" and got[0]["auth"] is None
+    assert got[1]["auth"] == "Bearer tok-1"
+    assert got[1]["ctype"] == "application/json"
+    assert json.loads(got[1]["body"]) == {"k": "v"}
+    assert got[1]["key"] == "K1"
+    assert got[2]["ctype"] == "application/x-www-form-urlencoded"
+    assert got[2]["body"] == "a=1+2&b=x"
+    assert got[3]["auth"] is None  # the token was cleared
+
+
+def test_keep_alive_reuses_one_connection(probe: dict) -> None:
+    peers = {r["peer"] for r in probe["received"]}
+    assert len(peers) == 1
+
+
+def test_redirects_are_returned_unless_asked_to_follow(probe: dict) -> None:
+    assert probe["redirect"] == [302, "/json"]
+    assert probe["followed"] == [200, {"a": 1}]
+
+
+def test_status_and_catch_response_decide_success(probe: dict) -> None:
+    by_name = {}
+    for e in probe["events"]:
+        by_name.setdefault(e["name"], []).append(e)
+    assert by_name["/missing"][0]["exception"] is None  # 404 marked success in the block
+    assert by_name["/json"][2]["exception"] == "CatchResponseError('not what we wanted')"
+    assert by_name["/boom"][0]["exception"] == "HTTPStatusError('HTTP 503')"
+    assert by_name["/redirect"][0]["exception"] is None
+
+
+def test_transport_errors_become_failed_responses(probe: dict) -> None:
+    assert probe["refused"] == [0, "ConnectionRefusedError"]
+    failed = [e for e in probe["events"] if e["name"] == "/x"]
+    assert failed[0]["exception"].startswith("ConnectionRefusedError")
+
+
+def test_start_lag_adds_a_corrected_twin(probe: dict) -> None:
+    lagged = [e for e in probe["events"] if e["name"] == "/lagged"]
+    assert [e["type"] for e in lagged] == ["GET", "GET+CO"]
+    assert lagged[1]["time_ms"] == pytest.approx(lagged[0]["time_ms"] + 5.0)
+    assert sum(e["type"].endswith("+CO") for e in probe["events"]) == 1
+
+
+def test_header_injection_is_refused(probe: dict) -> None:
+    assert "invalid request target" in probe["smuggling"]

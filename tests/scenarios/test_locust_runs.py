@@ -1,0 +1,137 @@
+"""Real ``locust`` runs against a real mock portal, both child processes on loopback.
+
+The mock is started once for the module with fast status clocks; each run uses its own slice
+of the citizen pool (``--citizen-offset``) so charges paid in one run do not empty another's.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+READY = re.compile(r"ready on (http://127\.0\.0\.1:\d+)")
+HTTP_TYPES = {"GET", "POST", "PUT", "PATCH", "DELETE"}
+JOURNEYS = ("browse", "login", "status", "apply", "pay", "refresh", "logout")
+MOCK_CONFIG = """\
+review_after_s = 0.2
+decide_after_s = 0.6
+payment_settle_s = 0.2
+"""
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def mock_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    workdir = tmp_path_factory.mktemp("mock")
+    (workdir / "mock.toml").write_text(MOCK_CONFIG)
+    log_path = workdir / "mock.log"
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "mock_portal", "--host", "127.0.0.1", "--port", "0",
+             "--config", str(workdir / "mock.toml"), "--data-dir", str(workdir / "data")],
+            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        url = None
+        while url is None and time.monotonic() < deadline and proc.poll() is None:
+            match = READY.search(log_path.read_text())
+            url = match.group(1) if match else None
+            time.sleep(0.05)
+        assert url is not None, f"mock did not start: {log_path.read_text()[-2000:]}"
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def run_locust(url: str, tmp_path: Path, *args: str) -> tuple[list[dict[str, str]], Path]:
+    prefix = tmp_path / "run"
+    cmd = [
+        sys.executable, "-m", "locust", "-f", "locustfile.py", "--host", url,
+        "--headless", "--only-summary", "--loglevel", "WARNING", "--csv", str(prefix),
+        "--think-scale", "0", "--poll-interval", "0.1", *args,
+    ]  # fmt: skip
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=90)
+    assert done.returncode == 0, done.stderr[-4000:]
+    with open(f"{prefix}_stats.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    return rows, Path(f"{prefix}_stats_history.csv")
+
+
+def by_key(rows: list[dict[str, str]]) -> dict[tuple[str, str], dict[str, str]]:
+    return {(r["Type"], r["Name"]): r for r in rows if r["Name"] != "Aggregated"}
+
+
+def count(rows: dict[tuple[str, str], dict[str, str]], kind: str, name: str) -> int:
+    return int(rows[(kind, name)]["Request Count"]) if (kind, name) in rows else 0
+
+
+def assert_no_failures(rows: list[dict[str, str]]) -> None:
+    failed = {(r["Type"], r["Name"]): r["Failure Count"] for r in rows if r["Failure Count"] != "0"}
+    assert failed == {}
+
+
+def test_closed_model_runs_every_journey_without_failures(mock_url: str, tmp_path: Path) -> None:
+    rows, _ = run_locust(mock_url, tmp_path, "-u", "12", "-r", "12", "-t", "9s")
+    assert_no_failures(rows)
+    stats = by_key(rows)
+    for journey in JOURNEYS:
+        assert count(stats, "JOURNEY", journey) > 0, journey
+    # the funnel: second factors, decided applications, settled payments with receipts
+    assert count(stats, "FUNNEL", "login/2 second factor") > 0
+    assert count(stats, "FUNNEL", "login/5 profile") > 0
+    assert count(stats, "FUNNEL", "apply/3 decided") > 0
+    assert count(stats, "FUNNEL", "apply/4 rated") > 0
+    assert count(stats, "FUNNEL", "pay/4 paid") > 0
+    assert count(stats, "FUNNEL", "pay/6 receipt") > 0
+    # a step is never reached more often than the journey started
+    assert count(stats, "FUNNEL", "login/5 profile") <= count(stats, "JOURNEY", "login")
+    # dynamic URLs are grouped: no ids in request names
+    http_names = {name for kind, name in stats if kind in HTTP_TYPES}
+    assert "/api/v1/applications/[id]" in http_names
+    assert "/api/v1/payments/[id]/receipt" in http_names
+    assert not [n for n in http_names if re.search(r"APP-|PAY-|/services/\d", n)]
+
+
+def test_open_model_keeps_its_schedule_and_records_corrected_latency(
+    mock_url: str, tmp_path: Path
+) -> None:
+    rows, _ = run_locust(
+        mock_url, tmp_path, "-t", "30s", "--citizen-offset", "7",
+        "--arrival-profile", "2s:0-30,5s:30", "--arrival-poisson",
+    )  # fmt: skip
+    assert_no_failures(rows)
+    stats = by_key(rows)
+    assert count(stats, "SCHEDULE", "start lag") > 0
+    assert count(stats, "SCHEDULE", "dropped start") == 0
+    assert count(stats, "JOURNEY", "login") > 0 and count(stats, "JOURNEY", "browse") > 0
+    http = [key for key in stats if key[0] in HTTP_TYPES]
+    assert http
+    for kind, name in http:
+        twin = stats[(f"{kind}+CO", name)]
+        assert twin["Request Count"] == stats[(kind, name)]["Request Count"]
+        assert float(twin["Average Response Time"]) >= float(
+            stats[(kind, name)]["Average Response Time"]
+        )
+
+
+def test_named_shape_drives_the_user_count_and_ends_the_run(mock_url: str, tmp_path: Path) -> None:
+    rows, history = run_locust(
+        mock_url, tmp_path, "-t", "60s", "--citizen-offset", "13",
+        "--shape", "ramp", "--shape-users", "4", "--shape-ramp-s", "2", "--shape-hold-s", "3",
+    )  # fmt: skip
+    assert_no_failures(rows)
+    with history.open(newline="") as f:
+        users = [int(r["User Count"]) for r in csv.DictReader(f)]
+    assert max(users) == 4
+    assert count(by_key(rows), "JOURNEY", "login") > 0
