@@ -117,15 +117,22 @@ def _layout(counts_len: int) -> _Layout:
             f"histogram with {counts_len} counters does not have the telemetry's configuration "
             f"({LOWEST_US}..{HIGHEST_US} us, {SIGNIFICANT_FIGURES} significant figures)"
         )
-    lowest = np.empty(counts_len, dtype=np.float64)
-    highest = np.empty(counts_len, dtype=np.float64)
-    median = np.empty(counts_len, dtype=np.float64)
-    for index in range(counts_len):
-        value = h.get_value_from_index(index)
-        lowest[index] = h.get_lowest_equivalent_value(value)
-        highest[index] = h.get_highest_equivalent_value(value)
-        median[index] = h._hdr_median_equiv_value(value)
-    return _Layout(lowest, highest, median)
+    # HdrHistogram.get_value_from_index and the equivalent-range rules, vectorised.
+    index = np.arange(counts_len, dtype=np.int64)
+    half_magnitude = h.sub_bucket_half_count_magnitude
+    half = h.sub_bucket_half_count
+    bucket = (index >> half_magnitude) - 1
+    sub_bucket = (index & (half - 1)) + half
+    first = bucket < 0
+    sub_bucket[first] -= half
+    bucket[first] = 0
+    lowest = sub_bucket << (bucket + h.unit_magnitude)
+    size = np.left_shift(1, bucket + h.unit_magnitude)
+    return _Layout(
+        lowest.astype(np.float64),
+        (lowest + size - 1).astype(np.float64),
+        (lowest + (size >> 1)).astype(np.float64),
+    )
 
 
 def _counts(histogram: HdrHistogram) -> np.ndarray:

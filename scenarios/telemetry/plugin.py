@@ -92,6 +92,8 @@ class WorkerTelemetry:
         hooks.test_start.add_listener(self.on_test_start)
         hooks.test_stop.add_listener(self.on_test_stop)
         hooks.quitting.add_listener(self.on_quitting)
+        if isinstance(runner, WorkerRunner):
+            hooks.report_to_master.add_listener(self.on_report_to_master)
 
     @property
     def worker_id(self) -> str:
@@ -121,8 +123,21 @@ class WorkerTelemetry:
         if self.recorder:
             self.flush()
 
+    def on_report_to_master(self, data: dict[str, Any], **_kwargs: Any) -> None:
+        """Ride along Locust's own final stats report with anything recorded after the stop."""
+        if self.recorder and self.runner.state not in _ACTIVE:
+            data[MESSAGE_TYPE] = self.take_report()
+
     def flush(self) -> None:
         """Send the current interval's report to the master and start a new interval."""
+        report = self.take_report()
+        try:
+            self.runner.send_message(MESSAGE_TYPE, report)
+        except Exception:
+            self._failed_sends += 1
+            logger.exception("telemetry report lost (%d so far)", self._failed_sends)
+
+    def take_report(self) -> dict[str, Any]:
         now = time.time()
         lag, self._loop_lag_s = self._loop_lag_s, 0.0
         report = self.recorder.take(
@@ -135,11 +150,7 @@ class WorkerTelemetry:
             open_model=open_model_counters(self.environment),
         )
         self.interval_start_s = now
-        try:
-            self.runner.send_message(MESSAGE_TYPE, report)
-        except Exception:
-            self._failed_sends += 1
-            logger.exception("telemetry report lost (%d so far)", self._failed_sends)
+        return report
 
     def _report_loop(self) -> None:
         while True:
@@ -181,6 +192,7 @@ class MasterTelemetry:
         hooks.test_stop.add_listener(self.on_test_stop)
         hooks.quitting.add_listener(self.on_quitting)
         hooks.quit.add_listener(self.on_quit)
+        hooks.worker_report.add_listener(self.on_worker_report)
         port = getattr(options, "metrics_port", None)
         if port is not None:
             self.start_exporter(str(getattr(options, "metrics_host", "127.0.0.1")), int(port))
@@ -203,12 +215,19 @@ class MasterTelemetry:
 
     # -- events ------------------------------------------------------------------------------
     def on_report(self, environment: Environment, msg: Any, **_kwargs: Any) -> None:
-        node = "local" if not self.distributed else str(msg.node_id)
+        self.merge("local" if not self.distributed else str(msg.node_id), msg.data)
+
+    def merge(self, worker_id: str, report: Any) -> None:
         try:
-            self.aggregator.add_report(node, msg.data, received_s=time.time())
+            self.aggregator.add_report(worker_id, report, received_s=time.time())
         except Exception:
             self.aggregator.rejected_reports += 1
-            logger.exception("telemetry report from %s could not be merged", node)
+            logger.exception("telemetry report from %s could not be merged", worker_id)
+
+    def on_worker_report(self, client_id: str, data: dict[str, Any], **_kwargs: Any) -> None:
+        report = data.get(MESSAGE_TYPE)
+        if report is not None:
+            self.merge(str(client_id), report)
 
     def on_test_start(self, **_kwargs: Any) -> None:
         self.aggregator.start(time.time())

@@ -115,13 +115,15 @@ class IntervalRecorder:
     """
 
     def __init__(self) -> None:
-        self._histograms: dict[tuple[str, str], HdrHistogram] = {}
+        # Latencies (µs) counted per key in a dict: ~10x cheaper per event than
+        # HdrHistogram.record_value; they become histograms once per interval in take().
+        self._latencies: dict[tuple[str, str], Counter[int]] = {}
         self._failures: Counter[tuple[str, str, str]] = Counter()
         self._reasons: dict[tuple[str, str], set[str]] = {}
         self._keys_seen: set[tuple[str, str]] = set()
 
     def __bool__(self) -> bool:
-        return bool(self._histograms)
+        return bool(self._latencies)
 
     def _key(self, name: str, request_type: str) -> tuple[str, str]:
         key = (str(name), str(request_type))
@@ -141,10 +143,10 @@ class IntervalRecorder:
     ) -> None:
         """One request event: its latency, and its failure reason when it failed."""
         key = self._key(name, request_type)
-        histogram = self._histograms.get(key)
-        if histogram is None:
-            histogram = self._histograms[key] = hdr.new_histogram()
-        hdr.record_ms(histogram, response_time_ms)
+        latencies = self._latencies.get(key)
+        if latencies is None:
+            latencies = self._latencies[key] = Counter()
+        latencies[hdr.ms_to_us(response_time_ms)] += 1
         if exception is not None:
             reason = normalise_reason(exception)
             reasons = self._reasons.setdefault(key, set())
@@ -165,8 +167,8 @@ class IntervalRecorder:
             "start_s": start_s,
             "end_s": end_s,
             "histograms": [
-                [name, request_type, hdr.encode(histogram)]
-                for (name, request_type), histogram in self._histograms.items()
+                [name, request_type, hdr.encode(_histogram_of(latencies))]
+                for (name, request_type), latencies in self._latencies.items()
             ],
             "failures": [
                 [name, request_type, reason, count]
@@ -174,6 +176,13 @@ class IntervalRecorder:
             ],
             **extra,
         }
-        self._histograms = {}
+        self._latencies = {}
         self._failures = Counter()
         return report
+
+
+def _histogram_of(latencies: Counter[int]) -> HdrHistogram:
+    histogram = hdr.new_histogram()
+    for value_us, count in latencies.items():
+        histogram.record_value(value_us, count)
+    return histogram
