@@ -36,7 +36,7 @@ from scenarios.telemetry.recorder import (
 
 __all__ = [
     "CPU_HIGH_PERCENT",
-    "OPEN_MODEL_GAUGES",
+    "OPEN_MODEL_MAXIMA",
     "SEAL_AFTER_INTERVALS",
     "DegradedEvent",
     "IntervalRow",
@@ -51,8 +51,8 @@ CPU_HIGH_PERCENT = 90.0
 # Reports reach the master within one interval; rows older than this many intervals are
 # sealed (their percentiles fixed and their histogram freed) so a long run stays small.
 SEAL_AFTER_INTERVALS = 4
-#: Open-model fields that are gauges (latest value per worker) rather than counters.
-OPEN_MODEL_GAUGES = frozenset(("schedule_lag_s", "target_rps", "target_rate"))
+#: Open-model fields merged over workers by their maximum; all others are summed.
+OPEN_MODEL_MAXIMA = frozenset(("schedule_lag_s", "lag_ms_max"))
 
 
 @dataclass
@@ -342,14 +342,14 @@ class RunAggregator:
         return total
 
     def open_model(self) -> dict[str, float] | None:
-        """Counters summed over workers; ``schedule_lag_s`` is the worst worker's."""
+        """Counters summed over workers; lags (:data:`OPEN_MODEL_MAXIMA`) the worst worker's."""
         reported = [w.open_model for w in self.workers.values() if w.open_model]
         if not reported:
             return None
         merged: dict[str, float] = {}
         for counters in reported:
             for name, value in counters.items():
-                if name == "schedule_lag_s":
+                if name in OPEN_MODEL_MAXIMA:
                     merged[name] = max(merged.get(name, 0.0), value)
                 else:
                     merged[name] = merged.get(name, 0.0) + value

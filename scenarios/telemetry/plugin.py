@@ -86,6 +86,7 @@ class WorkerTelemetry:
         self._process.cpu_percent(None)
         self._loop_lag_s = 0.0
         self._failed_sends = 0
+        self._schedule_seen = (0.0, 0.0)  # open model (started, lag_ms_total) at the last report
         self._greenlets = [gevent.spawn(self._report_loop), gevent.spawn(self._probe_loop)]
         hooks = environment.events
         hooks.request.add_listener(self.on_request)
@@ -115,6 +116,7 @@ class WorkerTelemetry:
     def on_test_start(self, **_kwargs: Any) -> None:
         self.flush()  # anything recorded before the start belongs to no test; send it anyway
         self.interval_start_s = time.time()
+        self._schedule_seen = (0.0, 0.0)
 
     def on_test_stop(self, **_kwargs: Any) -> None:
         self.flush()
@@ -147,10 +149,26 @@ class WorkerTelemetry:
             users=_user_count(self.runner),
             cpu_percent=self._process.cpu_percent(None),
             loop_lag_s=lag,
-            open_model=open_model_counters(self.environment),
+            open_model=self._open_model(),
         )
         self.interval_start_s = now
         return report
+
+    def _open_model(self) -> dict[str, float] | None:
+        """The open model's counters, with its mean start lag over this interval added."""
+        counters = open_model_counters(self.environment)
+        if counters is None or "started" not in counters or "lag_ms_total" not in counters:
+            return counters
+        started, lag_ms_total = counters["started"], counters["lag_ms_total"]
+        seen_started, seen_lag_ms = self._schedule_seen
+        if started > seen_started:
+            counters["schedule_lag_s"] = (
+                (lag_ms_total - seen_lag_ms) / (started - seen_started) / 1e3
+            )
+        else:
+            counters.setdefault("schedule_lag_s", 0.0)
+        self._schedule_seen = (started, lag_ms_total)
+        return counters
 
     def _report_loop(self) -> None:
         while True:

@@ -14,9 +14,11 @@ a function, called on every worker at each report (every ~2 s)::
         "schedule_lag_s": worst_lag_s,     # gauge: the worst worker's is exported
     })
 
-Without a registration, a module ``scenarios.open_model`` that is already imported and has a
-``telemetry_counters(environment)`` function is used instead; nothing is imported here, and
-without either the ``open_model`` section of ``summary.json`` is ``null``.
+Without a registration, an already imported ``scenarios.open_model`` is read: its
+``telemetry_counters(environment)`` function if it has one, else the ``snapshot()`` of its
+``SCHEDULE`` counters (``due``, ``started``, ``late``, ``dropped``, ``completed``, ``failed``,
+``lag_ms_total``, ``lag_ms_max``: cumulative in this process). Nothing is imported here;
+without any of these the ``open_model`` section of ``summary.json`` is ``null``.
 
 Values must be numbers; other entries are ignored. Pure: no Locust, no gevent.
 """
@@ -40,6 +42,14 @@ _source: OpenModelSource | None = None
 _warned = False
 
 
+def _schedule_snapshot(schedule: Any) -> OpenModelSource:
+    def snapshot(_environment: Any) -> Mapping[str, float]:
+        values: Mapping[str, float] = schedule.snapshot()
+        return values
+
+    return snapshot
+
+
 def register_open_model(source: OpenModelSource | None) -> None:
     """Use ``source(environment)`` for the open-model counters (``None`` unregisters)."""
     global _source
@@ -53,6 +63,9 @@ def open_model_counters(environment: Any) -> dict[str, float] | None:
     if source is None:
         module = sys.modules.get(OPEN_MODEL_MODULE)
         source = getattr(module, "telemetry_counters", None)
+        schedule = getattr(module, "SCHEDULE", None)
+        if source is None and callable(getattr(schedule, "snapshot", None)):
+            source = _schedule_snapshot(schedule)
     if source is None:
         return None
     try:

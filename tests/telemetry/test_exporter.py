@@ -1,0 +1,133 @@
+"""The loadgen_* collector: exposition parses, counters equal the aggregator's counts."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from scenarios.telemetry.aggregate import RunAggregator
+from scenarios.telemetry.exporter import BUCKETS_S, LiveGauges, LoadgenCollector
+from scenarios.telemetry.recorder import IntervalRecorder
+
+
+def _aggregator() -> RunAggregator:
+    agg = RunAggregator(interval_s=2.0, mode="distributed")
+    agg.start(0.0)
+    for worker, latencies in (("w1", [0.5, 1.0, 2.5, 39.5]), ("w2", [99.5, 120.0, 1_900.0])):
+        r = IntervalRecorder()
+        for ms in latencies:
+            r.record("/api/v1/services", "GET", ms, "HTTP 503" if ms > 100 else None)
+        r.record("/healthz", "GET", 3.0, None)
+        r.record("pay", "JOURNEY", 800.0, "charges: HTTP 409")
+        r.record("/healthz", "GET+CO", 13.0, None)
+        om = {"dropped": 2, "late": 5, "started": 40, "target_rps": 50.0, "schedule_lag_s": 0.02}
+        report = r.take(start_s=0, end_s=2, cpu_percent=30.0, index=int(worker[1]), open_model=om)
+        agg.add_report(worker, report, received_s=2)
+    return agg
+
+
+def _scrape(agg: RunAggregator) -> dict[str, list]:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(LoadgenCollector(lambda: agg, lambda: LiveGauges(users=7, workers=2)))
+    text = generate_latest(registry).decode()
+    return {family.name: family.samples for family in text_string_to_metric_families(text)}
+
+
+def _value(samples: list, metric: str, **labels: str) -> float:
+    (value,) = [s.value for s in samples if s.name == metric and s.labels == labels]
+    return float(value)
+
+
+def test_buckets_are_the_published_ones() -> None:
+    fine = [round(b, 6) for b in BUCKETS_S[:100]]
+    assert fine == [round(ms / 1000, 6) for ms in range(1, 101)]
+    assert list(BUCKETS_S[100:]) == [
+        0.125, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0,
+    ]  # fmt: skip
+
+
+def test_counters_equal_the_merged_histograms() -> None:
+    agg = _aggregator()
+    families = _scrape(agg)
+    requests = families["loadgen_requests"]
+    assert _value(requests, "loadgen_requests_total", name="/api/v1/services", method="GET") == 7
+    assert _value(requests, "loadgen_requests_total", name="/healthz", method="GET") == 2
+    failures = families["loadgen_failures"]
+    assert (
+        _value(
+            failures, "loadgen_failures_total", name="/api/v1/services", method="GET",
+            reason="HTTP 503",
+        )
+        == 2
+    )  # fmt: skip
+    journeys = families["loadgen_journeys"]
+    assert _value(journeys, "loadgen_journeys_total", name="pay", kind="JOURNEY") == 2
+    assert (
+        _value(
+            families["loadgen_journey_failures"], "loadgen_journey_failures_total",
+            name="pay", kind="JOURNEY", reason="charges: HTTP 409",
+        )
+        == 2
+    )  # fmt: skip
+    # HTTP requests only: journeys and corrected twins are never in loadgen_requests_total
+    assert {s.labels["method"] for s in requests} == {"GET"}
+
+
+def test_the_response_time_histogram_is_exact_and_cumulative() -> None:
+    agg = _aggregator()
+    samples = _scrape(agg)["loadgen_response_time_seconds"]
+    labels = {"name": "/api/v1/services", "method": "GET"}
+    buckets = [
+        s for s in samples if s.name.endswith("_bucket") and s.labels["name"] == labels["name"]
+    ]
+    assert len(buckets) == len(BUCKETS_S) + 1
+    counts = [s.value for s in buckets]
+    assert counts == sorted(counts)
+    by_le = {s.labels["le"]: s.value for s in buckets}
+    assert by_le["0.001"] == 2  # 0.5 ms and 1.0 ms
+    assert by_le["0.003"] == 3
+    assert by_le["0.039"] == 3
+    assert by_le["0.04"] == 4  # 39.5 ms
+    assert by_le["0.1"] == 5  # 99.5 ms
+    assert by_le["0.125"] == 6
+    assert by_le["2.0"] == 7
+    assert by_le["+Inf"] == 7
+    assert _value(samples, "loadgen_response_time_seconds_count", **labels) == 7
+    total_s = (0.5 + 1.0 + 2.5 + 39.5 + 99.5 + 120.0 + 1_900.0) / 1000
+    got_s = _value(samples, "loadgen_response_time_seconds_sum", **labels)
+    assert abs(got_s - total_s) <= total_s * 0.001
+    corrected = _scrape(agg)["loadgen_corrected_response_time_seconds"]
+    assert (
+        _value(
+            corrected,
+            "loadgen_corrected_response_time_seconds_count",
+            name="/healthz",
+            method="GET",
+        )
+        == 2
+    )
+
+
+def test_gauges_and_generator_health() -> None:
+    families = _scrape(_aggregator())
+    assert families["loadgen_users"][0].value == 7
+    assert families["loadgen_workers"][0].value == 2
+    assert families["loadgen_target_rps"][0].value == 100.0
+    assert families["loadgen_dropped_starts"][0].value == 4
+    assert families["loadgen_late_starts"][0].value == 10
+    assert families["loadgen_schedule_lag_seconds"][0].value == 0.02
+    cpu = {s.labels["worker"]: s.value for s in families["loadgen_worker_cpu_percent"]}
+    assert cpu == {"1": 30.0, "2": 30.0}
+
+
+def test_an_empty_run_still_exposes_every_family() -> None:
+    agg = RunAggregator(interval_s=2.0, mode="local")
+    families = _scrape(agg)
+    for name in (
+        "loadgen_requests", "loadgen_failures", "loadgen_response_time_seconds", "loadgen_users",
+        "loadgen_workers", "loadgen_target_rps", "loadgen_dropped_starts",
+        "loadgen_worker_cpu_percent", "loadgen_schedule_lag_seconds",
+    ):  # fmt: skip
+        assert name in families
+    assert families["loadgen_requests"] == []
+    assert families["loadgen_workers"][0].value == 2
