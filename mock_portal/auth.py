@@ -89,7 +89,7 @@ async def authorize(request: web.Request) -> web.Response:
     if q.get("response_type") != "code":
         raise _oauth_error(400, "unsupported_response_type", "only response_type=code is supported")
     challenge = q.get("code_challenge", "")
-    if q.get("code_challenge_method") != "S256" or not CHALLENGE_RE.match(challenge):
+    if q.get("code_challenge_method") != "S256" or not CHALLENGE_RE.fullmatch(challenge):
         raise _oauth_error(
             400,
             "invalid_request",
@@ -130,8 +130,14 @@ async def authorize(request: web.Request) -> web.Response:
     )
 
 
+def ascii_token(token: str) -> str:
+    """The token, or "" (never valid) if it is not ASCII: signatures are ASCII, and comparing
+    one with a non-ASCII string in constant time raises instead of answering False."""
+    return token if token.isascii() else ""
+
+
 def _unsealed(portal: Portal, purpose: str, token: str, what: str) -> dict[str, Any]:
-    payload = portal.signer.unseal(purpose, token)
+    payload = portal.signer.unseal(purpose, ascii_token(token))
     if payload is None:
         raise Problem(400, f"invalid-{what}", f"the {what.replace('-', ' ')} is invalid")
     exp = payload.get("exp")
@@ -325,7 +331,7 @@ async def token(request: web.Request) -> web.Response:
 
 
 async def _code_grant(portal: Portal, form: dict[str, str], client_id: str) -> web.Response:
-    code = portal.signer.unseal("code", form.get("code", ""))
+    code = portal.signer.unseal("code", ascii_token(form.get("code", "")))
     if code is None or not isinstance(code.get("exp"), int) or code["exp"] <= time.time():
         raise _oauth_error(400, "invalid_grant", "the authorization code is invalid or expired")
     if code["client_id"] != client_id or code["redirect_uri"] != form.get("redirect_uri"):
@@ -333,7 +339,7 @@ async def _code_grant(portal: Portal, form: dict[str, str], client_id: str) -> w
             400, "invalid_grant", "client_id or redirect_uri does not match the code"
         )
     verifier = form.get("code_verifier", "")
-    if not VERIFIER_RE.match(verifier):
+    if not VERIFIER_RE.fullmatch(verifier):
         raise _oauth_error(400, "invalid_request", "code_verifier: 43-128 unreserved characters")
     if not secrets.compare_digest(s256(verifier), str(code["cc"])):
         raise _oauth_error(400, "invalid_grant", "code_verifier does not match the code_challenge")
@@ -345,7 +351,7 @@ async def _code_grant(portal: Portal, form: dict[str, str], client_id: str) -> w
 
 
 async def _refresh_grant(portal: Portal, form: dict[str, str], client_id: str) -> web.Response:
-    grant = portal.signer.unseal("refresh", form.get("refresh_token", ""))
+    grant = portal.signer.unseal("refresh", ascii_token(form.get("refresh_token", "")))
     if grant is None or not isinstance(grant.get("exp"), int) or grant["exp"] <= time.time():
         raise _oauth_error(400, "invalid_grant", "the refresh token is invalid or expired")
     if grant["client_id"] != client_id:
@@ -372,6 +378,7 @@ async def revoke(request: web.Request) -> web.Response:
     if client_id not in portal.config.clients:
         raise _oauth_error(401, "invalid_client", f"unknown client_id {client_id!r}")
     items: list[tuple[str, float]] = []
+    token_value = ascii_token(token_value)
     claims = portal.signer.verify_jwt(token_value)
     if claims is not None and claims.get("typ") == "access" and claims.get("aud") == client_id:
         items.append((str(claims["jti"]), float(claims["exp"])))

@@ -66,7 +66,9 @@ class Portal:
         header = request.headers.get("Authorization")
         if header is None or not header.startswith(_BEARER):
             raise _unauthorized("a bearer access token is required", "invalid_request")
-        claims = self.signer.verify_jwt(header[len(_BEARER) :].strip())
+        token = header[len(_BEARER) :].strip()
+        # A non-ASCII token is never valid (and the signer's constant-time compare refuses it).
+        claims = self.signer.verify_jwt(token) if token.isascii() else None
         if claims is None or claims.get("typ") != "access":
             raise _unauthorized("the access token is malformed or its signature is invalid")
         exp = claims.get("exp")
