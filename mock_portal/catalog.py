@@ -324,7 +324,7 @@ class Field:
         max_length = self.rules.get("max_length", 300)
         if len(value) > max_length:
             return f"at most {max_length} characters"
-        if self.pattern is not None and not self.pattern.match(value):
+        if self.pattern is not None and not self.pattern.fullmatch(value):
             return f"must match {FIELD_TYPES[t][0]}"
         return None
 

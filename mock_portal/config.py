@@ -35,6 +35,9 @@ Z_P99 = 2.3263478740408408
 
 # Services that have a simulated backend pool (the route groups of DESIGN §3).
 SERVICES = ("auth", "catalog", "applications", "payments")
+# Clerks of one simulated pool: far above any real backend's, and a pool of this size still
+# takes well under a megabyte (one float per clerk), so no fault document can exhaust memory.
+MAX_SERVERS = 10_000
 
 
 class ConfigError(ValueError):
@@ -172,8 +175,12 @@ class Capacity:
         # capacity_rps is derived: accepted (and ignored) so that GET -> PUT round-trips.
         _only(set(raw) - {"capacity_rps"}, {"servers", "service_time"}, where)
         servers = raw.get("servers")
-        if not isinstance(servers, int) or isinstance(servers, bool) or servers < 1:
-            raise ConfigError(f"{where}.servers: expected an integer >= 1")
+        if (
+            not isinstance(servers, int)
+            or isinstance(servers, bool)
+            or not 1 <= servers <= MAX_SERVERS
+        ):
+            raise ConfigError(f"{where}.servers: expected an integer 1..{MAX_SERVERS}")
         if "service_time" not in raw:
             raise ConfigError(f"{where}.service_time: missing")
         st = Latency.parse(raw["service_time"], f"{where}.service_time")
