@@ -17,7 +17,7 @@ from typing import Any
 from .applications import CRITERIA, MAX_COMMENT, STATUSES
 from .auth import MAX_STATE_LEN, SCOPES
 from .catalog import FIELD_TYPES, categories
-from .config import SERVICES
+from .config import MAX_SERVERS, SERVICES
 from .payments import FAILURE_REASONS, MAX_KEY_LEN, METHODS
 from .problems import TYPE_BASE
 
@@ -496,7 +496,10 @@ def _fault_schemas() -> dict[str, Schema]:
     )
     route_key = string(pattern=r"^(\*$|/)", description="a route template, or * for all")
     service_key = enum(SERVICES)
-    capacity = {"servers": integer(1), "service_time": ref("Latency")}
+    capacity = {"servers": integer(1, MAX_SERVERS), "service_time": ref("Latency")}
+    derived = {
+        "capacity_rps": number(0) | {"description": "servers / mean service time; ignored in a PUT"}
+    }
     settings: dict[str, Schema] = {
         "shed_in_flight": integer(0),
         "shed_retry_after_s": integer(0),
@@ -509,7 +512,7 @@ def _fault_schemas() -> dict[str, Schema]:
             {},
             {
                 "routes": map_of(ref("RouteFaults"), route_key),
-                "capacity": map_of(obj(capacity), service_key),
+                "capacity": map_of(obj(capacity, derived), service_key),
                 **settings,
                 "version": integer(0) | {"description": "ignored: GET's output can be PUT"},
             },
@@ -518,7 +521,7 @@ def _fault_schemas() -> dict[str, Schema]:
             {
                 "version": integer(0),
                 "routes": map_of(ref("RouteFaults"), route_key),
-                "capacity": map_of(obj({**capacity, "capacity_rps": number(0)}), service_key),
+                "capacity": map_of(obj({**capacity, **derived}), service_key),
                 "shed_in_flight": integer(0),
                 "shed_retry_after_s": integer(1),
                 "seed": nullable(integer()),
