@@ -49,6 +49,7 @@ logger = logging.getLogger(__name__)
 SCHEDULE_TYPE = "SCHEDULE"
 DEFAULT_POOL_SIZE = 1000  # concurrent visits per executor; far above what one core sustains
 DEFAULT_LATE_AFTER_MS = 10.0  # gevent's scheduling jitter is ~1 ms; 10 ms means falling behind
+STOP_TIMEOUT_S = 5.0  # how long stopping waits for killed visits to unwind
 OPEN_ENDED_S = 10 * 86_400.0  # a constant rate without --arrival-duration runs until -t
 
 
@@ -206,7 +207,8 @@ class OpenModelVisits(PortalUser):
         )
 
     def on_stop(self) -> None:
-        self.pool.kill(block=False)
+        # Kill the visits before closing their connections, so none fails on a closed pool.
+        self.pool.kill(block=True, timeout=STOP_TIMEOUT_S)
         super().on_stop()
 
 

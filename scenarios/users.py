@@ -58,9 +58,6 @@ class CitizenUser(PortalUser):
         self.ctx = JourneyContext(self.client, citizen=citizen, pacing=settings.pacing)
         journeys.login(self.ctx)
 
-    def on_stop(self) -> None:
-        super().on_stop()
-
     def wait_time(self) -> float:
         return self.ctx.between_journeys()
 

@@ -7,6 +7,7 @@ of the citizen pool (``--citizen-offset``) so charges paid in one run do not emp
 from __future__ import annotations
 
 import csv
+import os
 import re
 import subprocess
 import sys
@@ -54,14 +55,18 @@ def mock_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         proc.wait(timeout=30)
 
 
-def run_locust(url: str, tmp_path: Path, *args: str) -> tuple[list[dict[str, str]], Path]:
+def run_locust(
+    url: str, tmp_path: Path, *args: str, env: dict[str, str] | None = None
+) -> tuple[list[dict[str, str]], Path]:
     prefix = tmp_path / "run"
     cmd = [
         sys.executable, "-m", "locust", "-f", "locustfile.py", "--host", url,
         "--headless", "--only-summary", "--loglevel", "WARNING", "--csv", str(prefix),
         "--think-scale", "0", "--poll-interval", "0.1", *args,
     ]  # fmt: skip
-    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=90)
+    done = subprocess.run(
+        cmd, cwd=ROOT, capture_output=True, text=True, timeout=90, env={**os.environ, **(env or {})}
+    )
     assert done.returncode == 0, done.stderr[-4000:]
     with open(f"{prefix}_stats.csv", newline="") as f:
         rows = list(csv.DictReader(f))
@@ -126,9 +131,11 @@ def test_open_model_keeps_its_schedule_and_records_corrected_latency(
 
 
 def test_named_shape_drives_the_user_count_and_ends_the_run(mock_url: str, tmp_path: Path) -> None:
+    # the shape and its peak from the environment, the rest as flags: both paths work
     rows, history = run_locust(
         mock_url, tmp_path, "-t", "60s", "--citizen-offset", "13",
-        "--shape", "ramp", "--shape-users", "4", "--shape-ramp-s", "2", "--shape-hold-s", "3",
+        "--shape-ramp-s", "2", "--shape-hold-s", "3",
+        env={"PORTAL_SHAPE": "ramp", "PORTAL_SHAPE_USERS": "4"},
     )  # fmt: skip
     assert_no_failures(rows)
     with history.open(newline="") as f:
