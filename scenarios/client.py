@@ -93,6 +93,28 @@ def _header_block(headers: Mapping[str, str]) -> str:
     return "".join(lines)
 
 
+class ResponseHeaders(dict[str, str]):
+    """Response header fields by lower-case name, for the response parser.
+
+    geventhttpclient's ``Headers`` keeps order and case for every field at some cost per
+    field; a load generator only looks fields up. A repeated field is joined with ", "
+    (RFC 9110 §5.3).
+    """
+
+    __slots__ = ()
+
+    def add(self, name: str, value: str) -> None:
+        key = name.lower()
+        old = dict.get(self, key)
+        self[key] = value if old is None else f"{old}, {value}"
+
+    def get(self, name: str, default: Any = None) -> Any:  # type: ignore[override]
+        return dict.get(self, name.lower(), default)
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and dict.__contains__(self, name.lower())
+
+
 class _PooledClient(HTTPClient):
     """geventhttpclient's ``HTTPClient`` (its keep-alive pool and response parser) with a lean
     send path: the request head arrives pre-built from the session, so nothing is merged,
@@ -129,7 +151,13 @@ class _PooledClient(HTTPClient):
                     continue
                 raise
             try:
-                return HTTPSocketPoolResponse(sock, pool, block_size=self.block_size, method=method)
+                return HTTPSocketPoolResponse(
+                    sock,
+                    pool,
+                    block_size=self.block_size,
+                    method=method,
+                    headers_type=ResponseHeaders,
+                )
             except HTTPConnectionClosed:
                 # the response released the socket; the server closed a kept-alive connection
                 if retries:
@@ -153,8 +181,8 @@ class HTTPStatusError(Exception):
 class PortalResponse:
     """A fully read response; also the ``catch_response=True`` context manager.
 
-    ``content`` is the body as bytes, ``json()`` parses it with orjson, ``headers`` is
-    geventhttpclient's case-insensitive header mapping (empty when the transport failed, in
+    ``content`` is the body as bytes, ``json()`` parses it with orjson, ``headers`` is a
+    :class:`ResponseHeaders` (case-insensitive ``get``; empty when the transport failed, in
     which case ``status_code`` is 0 and ``error`` holds the exception).
     """
 
@@ -204,13 +232,8 @@ class PortalResponse:
         return orjson.loads(self.content)
 
     def header(self, name: str, default: str | None = None) -> str | None:
-        """One header's value (the first, when repeated), or ``default``."""
-        if not self.headers:
-            return default
-        value = self.headers.get(name)
-        if value is None:
-            return default
-        return value if isinstance(value, str) else value[0]
+        """One header's value (repeated fields joined with ", "), or ``default``."""
+        return self.headers.get(name, default) if self.headers else default
 
     def raise_for_status(self) -> None:
         """Raise what made this response a failure: a transport error or a bad status."""
