@@ -7,6 +7,12 @@ per process inside ``BEGIN IMMEDIATE`` transactions, so they never block the eve
 transactions of different workers are serialized by SQLite's write lock. Reads run on the loop
 thread on a separate connection; in WAL mode they never wait for a writer.
 
+Writes are group-committed: the writes that requests make while the writer thread is busy
+wait for it, then go together into the next transaction, each inside its own ``SAVEPOINT`` so
+that one that fails is rolled back alone. A write's future resolves only after the ``COMMIT``
+that holds it, so what a response says is on disk, as with one transaction per write; under
+load one thread hand-off and one commit serve many requests instead of one each.
+
 Stores are bounded: :meth:`Store.maintain` evicts rows by age and by size and counts evictions.
 The payments ledger is never evicted (money is never lost); it lives on disk, not in memory.
 """
@@ -18,7 +24,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -26,11 +32,15 @@ from .config import PortalConfig
 from .metrics import PortalMetrics
 
 T = TypeVar("T")
+_Write = tuple[Callable[..., Any], tuple[Any, ...], "asyncio.Future[Any]"]
+_Outcome = tuple[bool, Any]  # (True, result) or (False, the exception the write raised)
 
 DB_FILE = "portal.sqlite3"
 BUSY_TIMEOUT_MS = 10_000  # a writer waits this long for another worker's transaction
 # WAL with synchronous=NORMAL: a commit survives a process crash (SIGKILL), which is what a
 # restarted mock must tolerate; only an OS crash can lose the last commits.
+# Writes of one group commit at most: bounds the time a write waits behind the others.
+MAX_BATCH = 128
 PRAGMAS = (
     "PRAGMA journal_mode=WAL",
     "PRAGMA synchronous=NORMAL",
@@ -150,6 +160,8 @@ class Store:
             init.close()
         self.reader = connect(self.path)
         self._writer_ready = threading.Event()
+        self._pending: list[_Write] = []
+        self._committing = False
 
     def _writer_connection(self) -> sqlite3.Connection:
         if self._writer_conn is None:
@@ -168,9 +180,73 @@ class Store:
         return result
 
     async def write(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run ``fn(conn, *args)`` in one write transaction on the writer thread."""
+        """Run ``fn(conn, *args)`` atomically on the writer thread; returns once committed.
+
+        Writes made while a commit is under way share the next transaction (see the module
+        docstring); each has its own savepoint, so an exception undoes that write alone.
+        """
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._writer, self._run_transaction, fn, args)
+        future: asyncio.Future[T] = loop.create_future()
+        self._pending.append((fn, args, future))
+        if not self._committing:
+            self._committing = True
+            loop.call_soon(self._commit_next, loop)  # after the handlers already runnable
+        return await future
+
+    def _commit_next(self, loop: asyncio.AbstractEventLoop) -> None:
+        batch = [w for w in self._pending[:MAX_BATCH] if not w[2].cancelled()]
+        del self._pending[:MAX_BATCH]
+        if not batch:
+            if self._pending:
+                loop.call_soon(self._commit_next, loop)
+            else:
+                self._committing = False
+            return
+        work = [(fn, args) for fn, args, _ in batch]
+        done = self._writer.submit(self._run_batch, work)
+        done.add_done_callback(lambda f: loop.call_soon_threadsafe(self._deliver, loop, batch, f))
+
+    def _deliver(
+        self, loop: asyncio.AbstractEventLoop, batch: list[_Write], done: Future[list[_Outcome]]
+    ) -> None:
+        try:
+            outcomes = done.result()
+        except BaseException as exc:  # the commit itself failed: none of the writes happened
+            outcomes = [(False, exc)] * len(batch)
+        for (_, _, future), (ok, value) in zip(batch, outcomes, strict=True):
+            if future.cancelled():
+                continue
+            if ok:
+                future.set_result(value)
+            else:
+                future.set_exception(value)
+        if self._pending:
+            self._commit_next(loop)
+        else:
+            self._committing = False
+
+    def _run_batch(self, work: list[tuple[Callable[..., Any], tuple[Any, ...]]]) -> list[_Outcome]:
+        conn = self._writer_connection()
+        outcomes: list[_Outcome] = []
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for fn, args in work:
+                conn.execute("SAVEPOINT write")
+                try:
+                    result = fn(conn, *args)
+                except BaseException as exc:
+                    conn.execute("ROLLBACK TO write")
+                    conn.execute("RELEASE write")
+                    outcomes.append((False, exc))
+                else:
+                    conn.execute("RELEASE write")
+                    outcomes.append((True, result))
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return outcomes
 
     def write_sync(self, fn: Callable[..., T], *args: Any) -> T:
         """The same transaction, run on the calling thread (start-up and tests)."""
