@@ -84,7 +84,7 @@ def _http_exception_response(exc: web.HTTPException) -> web.Response:
 def _make_middleware(portal: Portal) -> Middleware:
     metrics = portal.metrics
     engine = portal.faults
-    in_flight_gauge = metrics.in_flight
+    in_flight_add = metrics.in_flight_add
     in_flight = 0
 
     async def answer(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -139,7 +139,7 @@ def _make_middleware(portal: Portal) -> Middleware:
         resource = request.match_info.route.resource
         route = UNMATCHED if resource is None else resource.canonical
         in_flight += 1
-        in_flight_gauge.inc()
+        in_flight_add(1)
         try:
             if engine.active:
                 response = await faulty(request, handler, route)
@@ -152,7 +152,7 @@ def _make_middleware(portal: Portal) -> Middleware:
             response = problem_response(500, "internal-error", "the mock failed unexpectedly")
         finally:
             in_flight -= 1
-            in_flight_gauge.dec()
+            in_flight_add(-1)
         metrics.observe(route, request.method, response.status, time.perf_counter() - start)
         return response
 

@@ -8,7 +8,8 @@ With ``--workers N`` every worker writes its values to files under
 from __future__ import annotations
 
 import os
-from typing import Any
+from bisect import bisect_left
+from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import generate_latest
@@ -20,6 +21,42 @@ DURATION_BUCKETS_S = (
     0.025, 0.03, 0.04, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0,
     10.0,
 )  # fmt: skip
+
+
+def _adder(child: Counter | Gauge) -> Callable[[float], None]:
+    """``inc`` of a counter or gauge child's value, without the per-call checks of
+    ``Counter.inc`` (label values present, amount >= 0) that hold by construction here.
+    The value is the library's own (a locked float, or the mmap file of multiprocess mode),
+    so what is exported is unchanged; falls back to the public method if it moves."""
+    value = getattr(child, "_value", None)
+    inc = getattr(value, "inc", None)
+    return inc if callable(inc) else child.inc
+
+
+class _Buckets:
+    """``Histogram.observe`` of one child: the same values incremented (sum, then the first
+    bucket whose bound is >= the amount), found by bisection instead of a linear scan."""
+
+    __slots__ = ("_bounds", "_buckets", "_observe", "_sum")
+
+    def __init__(self, child: Histogram) -> None:
+        self._observe = child.observe
+        bounds = getattr(child, "_upper_bounds", None)
+        buckets = getattr(child, "_buckets", None)
+        total = getattr(child, "_sum", None)
+        if bounds is None or buckets is None or total is None:  # pragma: no cover - moved
+            self._bounds: list[float] = []
+            return
+        self._bounds = list(bounds)
+        self._buckets = [b.inc for b in buckets]
+        self._sum = total.inc
+
+    def observe(self, amount: float) -> None:
+        if not self._bounds or amount != amount:  # NaN: let the library decide
+            self._observe(amount)
+            return
+        self._sum(amount)
+        self._buckets[bisect_left(self._bounds, amount)](1)
 
 
 def multiprocess_dir() -> str | None:
@@ -109,20 +146,22 @@ class PortalMetrics:
             registry=registry,
             multiprocess_mode="livesum",
         )
-        self._req_children: dict[tuple[str, str, int], Any] = {}
-        self._dur_children: dict[tuple[str, str], Any] = {}
+        self._req_children: dict[tuple[str, str, int], Callable[[float], None]] = {}
+        self._dur_children: dict[tuple[str, str], _Buckets] = {}
+        self.in_flight_add = _adder(self.in_flight)
 
     def observe(self, route: str, method: str, status: int, duration_s: float) -> None:
+        """Count one answered request and observe its duration (the middleware's hot path)."""
         key = (route, method, status)
-        child = self._req_children.get(key)
-        if child is None:
-            child = self._req_children[key] = self.requests.labels(route, method, str(status))
-        child.inc()
+        inc = self._req_children.get(key)
+        if inc is None:
+            inc = self._req_children[key] = _adder(self.requests.labels(route, method, str(status)))
+        inc(1)
         dkey = (route, method)
-        dchild = self._dur_children.get(dkey)
-        if dchild is None:
-            dchild = self._dur_children[dkey] = self.duration.labels(route, method)
-        dchild.observe(duration_s)
+        buckets = self._dur_children.get(dkey)
+        if buckets is None:
+            buckets = self._dur_children[dkey] = _Buckets(self.duration.labels(route, method))
+        buckets.observe(duration_s)
 
     def exposition(self) -> bytes:
         """The text exposition of this mock: of every worker in multiprocess mode."""

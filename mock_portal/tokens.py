@@ -43,15 +43,19 @@ class Signer:
     True
     """
 
-    __slots__ = ("_key",)
+    __slots__ = ("_keyed",)
 
     def __init__(self, secret: bytes) -> None:
         if len(secret) < 16:
             raise ValueError("the signing secret must be at least 16 bytes")
-        self._key = secret
+        # Keyed once: a copy of it is an HMAC whose key pads are already hashed, which makes
+        # each MAC about twice as fast as hmac.new(key, ...) and gives the same bytes.
+        self._keyed = hmac.new(secret, digestmod=hashlib.sha256)
 
     def _mac(self, data: bytes) -> str:
-        return b64url(hmac.new(self._key, data, hashlib.sha256).digest())
+        mac = self._keyed.copy()
+        mac.update(data)
+        return b64url(mac.digest())
 
     def sign_jwt(self, claims: dict[str, Any]) -> str:
         signing_input = _HEADER_PREFIX + b64url(orjson.dumps(claims))
