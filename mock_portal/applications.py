@@ -10,6 +10,8 @@ another citizen's id answers 404, exactly as an id that does not exist.
 
 from __future__ import annotations
 
+import functools
+import math
 import random
 import secrets
 import sqlite3
@@ -36,11 +38,27 @@ REJECTION_REASONS = (
     "the service is not available for the applicant's region",
 )
 
+ISO_CACHE_SIZE = 4096  # whole seconds kept formatted: an hour of timestamps
 _COLUMNS = "id, service_code, category, fields, submitted_at, outcome, rating"
 
 
 def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """``datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds")`` with a ``Z``,
+    in a third of the time: the same rounding to microseconds (half to even), then the date
+    and time of the whole second from a cache (responses repeat the same few seconds)."""
+    frac, whole = math.modf(ts)
+    us = round(frac * 1e6)
+    second = int(whole)
+    if us >= 1_000_000:
+        second, us = second + 1, us - 1_000_000
+    elif us < 0:
+        second, us = second - 1, us + 1_000_000
+    return f"{_iso_second(second)}.{us // 1000:03d}Z"
+
+
+@functools.lru_cache(maxsize=ISO_CACHE_SIZE)
+def _iso_second(second: int) -> str:
+    return datetime.fromtimestamp(second, UTC).isoformat(timespec="seconds").removesuffix("+00:00")
 
 
 def status_at(cfg: PortalConfig, submitted_at: float, outcome: str, now: float) -> str:

@@ -8,6 +8,7 @@ derived from the index; amounts are integer kopecks.
 
 from __future__ import annotations
 
+import functools
 import hmac
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -17,6 +18,9 @@ MFA_EVERY = 5
 LOGIN_PREFIX = "citizen-"
 PASSWORD_PREFIX = "Passw0rd-"  # noqa: S105 - the published test-citizen scheme
 _MASK = (1 << 64) - 1
+# Citizens whose charges stay computed (about 1 KB each): a login-and-pay journey asks for
+# them 3-5 times within seconds (listing, each payment, each settlement), from two threads.
+CHARGES_CACHE_SIZE = 4096
 
 _FIRST = ("Ivan", "Anna", "Sergey", "Elena", "Dmitry", "Olga", "Alexey", "Maria", "Pavel", "Irina")
 _LAST = ("Ivanov", "Smirnov", "Kuznetsov", "Popov", "Vasiliev", "Petrov", "Sokolov", "Mikhailov")
@@ -122,6 +126,11 @@ class Charge:
 
 def charges(n: int) -> list[Charge]:
     """All charges ever issued to citizen ``n`` (paid ones included): 0-4 of them."""
+    return list(_charges(n))
+
+
+@functools.lru_cache(maxsize=CHARGES_CACHE_SIZE)
+def _charges(n: int) -> tuple[Charge, ...]:
     count = mix(n, 2) % 5
     out = []
     for i in range(count):
@@ -142,7 +151,7 @@ def charges(n: int) -> list[Charge]:
                 uin=f"{h % 10**20:020d}",
             )
         )
-    return out
+    return tuple(out)
 
 
 def charge_by_id(charge_id: str, pool: int) -> Charge | None:
@@ -153,6 +162,6 @@ def charge_by_id(charge_id: str, pool: int) -> Charge | None:
     n = parse_login(LOGIN_PREFIX + parts[1], pool)
     if n is None or not parts[2].isascii() or not parts[2].isdigit() or len(parts[2]) > 1:
         return None
-    found = charges(n)
+    found = _charges(n)
     i = int(parts[2])
     return found[i] if i < len(found) else None
