@@ -18,12 +18,21 @@ from __future__ import annotations
 import math
 import random
 from bisect import bisect_right
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from scenarios.profiles import NATIONAL_DAY_HOURLY, diurnal_curve
 
-__all__ = ["RateProfile", "Stage", "arrival_times"]
+__all__ = [
+    "RateProfile",
+    "ScheduleCounters",
+    "Stage",
+    "arrival_times",
+    "rate_profile_from_options",
+]
+
+OPEN_ENDED_S = 10 * 86_400.0  # a constant rate without --arrival-duration runs until -t
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -189,3 +198,64 @@ def arrival_times(
             return
         yield t
         level += rng.expovariate(1.0) if poisson else 1.0
+
+
+def rate_profile_from_options(options: Any, executors: int = 1) -> RateProfile | None:
+    """The arrival schedule of ONE executor (the run's rate divided by ``executors``).
+
+    ``options`` carries the ``--arrival-*`` options of :mod:`scenarios.open_model`; None when
+    none of them asks for an open-model run.
+    """
+    share = 1.0 / executors
+    duration = options.arrival_duration
+    if options.arrival_profile:
+        total = RateProfile.parse(options.arrival_profile)
+    elif options.arrival_peak:
+        total = RateProfile.diurnal(
+            peak_rate=options.arrival_peak,
+            duration_s=duration or 1440.0,
+            par=options.arrival_par,
+        )
+    elif options.arrival_rate:
+        total = RateProfile.constant(rate=options.arrival_rate, duration_s=duration or OPEN_ENDED_S)
+    else:
+        return None
+    return RateProfile(
+        stages=tuple(
+            Stage(duration_s=s.duration_s, start=s.start * share, end=s.end * share)
+            for s in total.stages
+        )
+    )
+
+
+@dataclass
+class ScheduleCounters:
+    """How well the executor kept to its schedule (cumulative, this process or all workers)."""
+
+    due: int = 0
+    started: int = 0
+    late: int = 0
+    dropped: int = 0
+    completed: int = 0
+    failed: int = 0
+    lag_ms_total: float = 0.0
+    lag_ms_max: float = 0.0
+
+    def snapshot(self) -> dict[str, float]:
+        return asdict(self)
+
+    @classmethod
+    def merge(cls, snapshots: Iterable[Mapping[str, float]]) -> ScheduleCounters:
+        """Sum of several processes' counters (the maximum lag is the largest)."""
+        total = cls()
+        for snapshot in snapshots:
+            for key, value in snapshot.items():
+                if key == "lag_ms_max":
+                    total.lag_ms_max = max(total.lag_ms_max, value)
+                else:
+                    setattr(total, key, getattr(total, key) + value)
+        return total
+
+    def reset(self) -> None:
+        for key, value in asdict(ScheduleCounters()).items():
+            setattr(self, key, value)

@@ -133,6 +133,8 @@ class _PooledClient(HTTPClient):
         idempotent methods (RFC 9110 §9.2.2), as ``HTTPClient.request`` does."""
         if not _TARGET.fullmatch(target):
             raise ValueError(f"invalid request target {target!r}")
+        if not _TOKEN.fullmatch(method):
+            raise ValueError(f"invalid HTTP method {method!r}")
         if body or method in _BODY_METHODS:
             fields = f"{fields}Content-Length: {len(body)}\r\n"
         message = f"{method} {target} HTTP/1.1\r\n{self.head_start}{fields}\r\n".encode("latin-1")
@@ -167,10 +169,10 @@ class _PooledClient(HTTPClient):
 
 
 class HTTPStatusError(Exception):
-    """A response whose status is 400 or above (or 0: no response at all).
+    """The failure of a response whose status is 400 or above.
 
     Its message is only the status, so Locust groups failures per status and request name
-    instead of per URL.
+    instead of per URL. (A request that got no response fails with its transport error.)
     """
 
     def __init__(self, status_code: int) -> None:

@@ -13,8 +13,11 @@ Poisson) and starts each visit in a bounded gevent ``Pool``:
 
 The schedule is reported as request events of type ``SCHEDULE`` (``start lag`` for every start,
 ``late start``, ``dropped start`` as failures) and in the module-level :data:`SCHEDULE` counters,
-which workers also send to the master (``SCHEDULE`` there is the sum over workers) for the
-exporter. Select it with ``--arrival-rate`` (or ``--arrival-profile``/``--arrival-peak``); the
+which workers also send to the master (``SCHEDULE`` there is the sum over workers);
+:func:`telemetry_counters` hands them, with the current target rate and the recent worst lag,
+to the load generator's telemetry (``scenarios.telemetry``).
+
+Select it with ``--arrival-rate`` (or ``--arrival-profile``/``--arrival-peak``); the
 closed-model users are then not spawned::
 
     locust --host http://127.0.0.1:8080 --headless -t 60s \\
@@ -26,7 +29,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from dataclasses import asdict, dataclass
+import weakref
 from typing import Any
 
 import gevent
@@ -36,13 +39,13 @@ from locust.exception import StopUser
 from locust.runners import LocalRunner, WorkerRunner
 
 from scenarios import journeys
-from scenarios.arrivals import RateProfile, arrival_times
+from scenarios.arrivals import ScheduleCounters, arrival_times, rate_profile_from_options
 from scenarios.client import PortalSession, PortalUser
 from scenarios.journeys.context import JourneyContext
 from scenarios.settings import Settings, allocator_for
 from scenarios.workload import Assumptions
 
-__all__ = ["SCHEDULE", "OpenModelVisits", "ScheduleCounters", "rate_profile_from_options"]
+__all__ = ["SCHEDULE", "OpenModelVisits", "telemetry_counters"]
 
 logger = logging.getLogger(__name__)
 
@@ -50,58 +53,29 @@ SCHEDULE_TYPE = "SCHEDULE"
 DEFAULT_POOL_SIZE = 1000  # concurrent visits per executor; far above what one core sustains
 DEFAULT_LATE_AFTER_MS = 10.0  # gevent's scheduling jitter is ~1 ms; 10 ms means falling behind
 STOP_TIMEOUT_S = 5.0  # how long stopping waits for killed visits to unwind
-OPEN_ENDED_S = 10 * 86_400.0  # a constant rate without --arrival-duration runs until -t
-
-
-@dataclass
-class ScheduleCounters:
-    """How well the executor kept to its schedule (cumulative, this process or all workers)."""
-
-    due: int = 0
-    started: int = 0
-    late: int = 0
-    dropped: int = 0
-    completed: int = 0
-    failed: int = 0
-    lag_ms_total: float = 0.0
-    lag_ms_max: float = 0.0
-
-    def snapshot(self) -> dict[str, float]:
-        return asdict(self)
-
-    def reset(self) -> None:
-        for key, value in asdict(ScheduleCounters()).items():
-            setattr(self, key, value)
 
 
 SCHEDULE = ScheduleCounters()
 """Counters of this process's executors; on the master, the sum of the workers' counters."""
 
 _WORKER_SCHEDULES: dict[str, dict[str, float]] = {}
+_RUNNING: weakref.WeakSet[OpenModelVisits] = weakref.WeakSet()
+_window_lag_ms = 0.0  # worst start lag since the telemetry last read it
 
 
-def rate_profile_from_options(options: Any, executors: int = 1) -> RateProfile | None:
-    """The arrival schedule of ONE executor (the run's rate divided by ``executors``)."""
-    share = 1.0 / executors
-    duration = options.arrival_duration
-    if options.arrival_profile:
-        total = RateProfile.parse(options.arrival_profile)
-    elif options.arrival_peak:
-        total = RateProfile.diurnal(
-            peak_rate=options.arrival_peak,
-            duration_s=duration or 1440.0,
-            par=options.arrival_par,
-        )
-    elif options.arrival_rate:
-        total = RateProfile.constant(rate=options.arrival_rate, duration_s=duration or OPEN_ENDED_S)
-    else:
-        return None
-    return RateProfile(
-        stages=tuple(
-            type(s)(duration_s=s.duration_s, start=s.start * share, end=s.end * share)
-            for s in total.stages
-        )
-    )
+def telemetry_counters(environment: Any) -> dict[str, float]:
+    """This process's schedule for the load generator's telemetry (``scenarios.telemetry``).
+
+    The cumulative counters of :data:`SCHEDULE`, plus two gauges: ``target_rps``, the arrival
+    rate the running executors aim at now, and ``schedule_lag_s``, the worst start lag since
+    the previous call.
+    """
+    global _window_lag_ms
+    values: dict[str, float] = dict(SCHEDULE.snapshot())
+    values["target_rps"] = sum(executor.target_rate() for executor in _RUNNING)
+    values["schedule_lag_s"] = _window_lag_ms / 1000.0
+    _window_lag_ms = 0.0
+    return values
 
 
 class OpenModelVisits(PortalUser):
@@ -125,13 +99,15 @@ class OpenModelVisits(PortalUser):
         self.profile = rate_profile_from_options(options, executors) if options else None
         self.rng = random.Random()
         self.pool = Pool(self.pool_size)
+        self._t0: float | None = None
 
     @task
     def run_schedule(self) -> None:
         if self.profile is None:
             raise StopUser()
         event = self.environment.events.request
-        t0 = time.monotonic()
+        t0 = self._t0 = time.monotonic()
+        _RUNNING.add(self)
         for offset in arrival_times(self.profile, poisson=self.poisson, rng=self.rng):
             intended = t0 + offset
             delay = intended - time.monotonic()
@@ -153,14 +129,23 @@ class OpenModelVisits(PortalUser):
                 )
                 continue
             self.pool.spawn(self._visit, intended)
+        _RUNNING.discard(self)
         self.pool.join()
         logger.info("open model: schedule complete: %s", SCHEDULE.snapshot())
         if isinstance(self.environment.runner, LocalRunner):
             gevent.spawn_later(0, self.environment.runner.quit)
         raise StopUser()
 
+    def target_rate(self) -> float:
+        """Visits per second this executor's schedule asks for now."""
+        if self.profile is None or self._t0 is None:
+            return 0.0
+        return self.profile.rate_at(time.monotonic() - self._t0)
+
     def _visit(self, intended: float) -> None:
+        global _window_lag_ms
         lag_ms = max(0.0, (time.monotonic() - intended) * 1000.0)
+        _window_lag_ms = max(_window_lag_ms, lag_ms)
         SCHEDULE.started += 1
         SCHEDULE.lag_ms_total += lag_ms
         SCHEDULE.lag_ms_max = max(SCHEDULE.lag_ms_max, lag_ms)
@@ -207,6 +192,7 @@ class OpenModelVisits(PortalUser):
         )
 
     def on_stop(self) -> None:
+        _RUNNING.discard(self)
         # Kill the visits before closing their connections, so none fails on a closed pool.
         self.pool.kill(block=True, timeout=STOP_TIMEOUT_S)
         super().on_stop()
@@ -326,12 +312,6 @@ def _merge_schedule(client_id: str, data: dict[str, Any]) -> None:
     if snapshot is None:
         return
     _WORKER_SCHEDULES[client_id] = snapshot
-    totals = ScheduleCounters()
-    for worker in _WORKER_SCHEDULES.values():
-        for key, value in worker.items():
-            if key == "lag_ms_max":
-                totals.lag_ms_max = max(totals.lag_ms_max, value)
-            else:
-                setattr(totals, key, getattr(totals, key) + value)
+    totals = ScheduleCounters.merge(_WORKER_SCHEDULES.values())
     for key, value in totals.snapshot().items():
         setattr(SCHEDULE, key, value)
