@@ -130,6 +130,23 @@ def test_open_model_keeps_its_schedule_and_records_corrected_latency(
         )
 
 
+def test_open_model_drops_and_counts_starts_when_its_pool_is_full(
+    mock_url: str, tmp_path: Path
+) -> None:
+    # 600 evenly spaced arrivals in 3 s against room for one visit at a time: most are dropped
+    rows, _ = run_locust(
+        mock_url, tmp_path, "-t", "30s", "--citizen-offset", "11", "--exit-code-on-error", "0",
+        "--arrival-rate", "200", "--arrival-duration", "3", "--open-pool-size", "1",
+    )  # fmt: skip
+    stats = by_key(rows)
+    started = count(stats, "SCHEDULE", "start lag")
+    dropped = count(stats, "SCHEDULE", "dropped start")
+    assert started + dropped == 600
+    assert dropped > started > 0
+    assert int(stats[("SCHEDULE", "dropped start")]["Failure Count"]) == dropped
+    assert count(stats, "JOURNEY", "login") + count(stats, "JOURNEY", "browse") >= started
+
+
 def test_named_shape_drives_the_user_count_and_ends_the_run(mock_url: str, tmp_path: Path) -> None:
     # the shape and its peak from the environment, the rest as flags: both paths work
     rows, history = run_locust(
