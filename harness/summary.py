@@ -6,13 +6,14 @@ from pathlib import Path
 from typing import IO, Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 COLUMNS = ("count", "failures", "rps", "p50_ms", "p95_ms", "p99_ms", "p999_ms", "max_ms")
 
 
 def _cells(row: dict[str, Any]) -> list[str]:
-    label = f"{row.get('method', '')} {row.get('name', '')}".strip()
+    label = escape(f"{row.get('method', '')} {row.get('name', '')}".strip())
     cells = [label]
     for col in COLUMNS:
         value = row.get(col, "")
@@ -45,6 +46,8 @@ def print_summary(summary: dict[str, Any], run_dir: Path, *, out: IO[str]) -> No
     for event in summary.get("degraded") or []:
         flags.append(f"worker {event.get('worker')} lost: {event.get('reason')}")
     for flag in flags:
-        console.print(f"[bold yellow]flag:[/] {flag}")
+        console.print(f"[bold yellow]flag:[/] {escape(flag)}")
     report = run_dir / "report.html"
-    console.print(f"results: {run_dir}" + (f"\nreport:  {report}" if report.exists() else ""))
+    console.print(
+        escape(f"results: {run_dir}" + (f"\nreport:  {report}" if report.exists() else ""))
+    )

@@ -114,7 +114,9 @@ class WorkerTelemetry:
             logger.exception("telemetry could not record %s %s", request_type, name)
 
     def on_test_start(self, **_kwargs: Any) -> None:
-        self.flush()  # anything recorded before the start belongs to no test; send it anyway
+        # Anything recorded before the start belongs to no test; send it anyway, but not the
+        # CPU of start-up (imports, connecting): it is no measure of the load.
+        self.flush(cpu=False)
         self.interval_start_s = time.time()
         self._schedule_seen = (0.0, 0.0)
 
@@ -130,9 +132,11 @@ class WorkerTelemetry:
         if self.recorder and self.runner.state not in _ACTIVE:
             data[MESSAGE_TYPE] = self.take_report()
 
-    def flush(self) -> None:
+    def flush(self, *, cpu: bool = True) -> None:
         """Send the current interval's report to the master and start a new interval."""
         report = self.take_report()
+        if not cpu:
+            report["cpu_percent"] = None
         try:
             self.runner.send_message(MESSAGE_TYPE, report)
         except Exception:
