@@ -15,8 +15,8 @@ here by name, so Locust does not pick one on its own.
 """
 
 from scenarios import shapes  # noqa: F401  (registers --shape and installs the chosen one)
-from scenarios.telemetry import plugin  # noqa: F401  (results folder and /metrics exporter)
 from scenarios.open_model import OpenModelVisits
+from scenarios.telemetry import plugin  # noqa: F401  (results folder and /metrics exporter)
 from scenarios.users import AnonymousVisitor, CitizenUser
 
 __all__ = ["AnonymousVisitor", "CitizenUser", "OpenModelVisits"]
