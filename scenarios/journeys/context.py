@@ -25,9 +25,12 @@ __all__ = ["JourneyContext", "Pacing", "Tokens"]
 
 # Floor of a poll pause: even with think times off, a status poll never becomes a busy loop.
 POLL_FLOOR_S = 0.05
-# A token is refreshed once less than this share of its lifetime is left (a browser refreshes
-# shortly before expiry; 20 % of the mock's 900 s is three minutes).
+# A token is refreshed before a journey once less than this share of its lifetime is left (a
+# browser refreshes shortly before expiry; 20 % of the mock's 900 s is three minutes), and
+# never later than REFRESH_MARGIN_S before expiry: the longest journey (an application polled
+# until its decision) must not outlive its token.
 REFRESH_AT_REMAINING = 0.2
+REFRESH_MARGIN_S = 30.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -68,7 +71,8 @@ class Tokens:
         )
 
     def needs_refresh(self) -> bool:
-        return self.expires_at - time.monotonic() < REFRESH_AT_REMAINING * self.expires_in_s
+        margin = max(REFRESH_AT_REMAINING * self.expires_in_s, REFRESH_MARGIN_S)
+        return self.expires_at - time.monotonic() < margin
 
 
 class JourneyContext:

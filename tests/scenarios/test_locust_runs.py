@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -30,10 +31,11 @@ payment_settle_s = 0.2
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def mock_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    workdir = tmp_path_factory.mktemp("mock")
-    (workdir / "mock.toml").write_text(MOCK_CONFIG)
+@contextmanager
+def serve_mock(workdir: Path, config: str) -> Iterator[str]:
+    """A mock portal child process on an ephemeral loopback port; yields its base URL."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "mock.toml").write_text(config)
     log_path = workdir / "mock.log"
     with log_path.open("w") as log:
         proc = subprocess.Popen(
@@ -53,6 +55,12 @@ def mock_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def mock_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with serve_mock(tmp_path_factory.mktemp("mock"), MOCK_CONFIG) as url:
+        yield url
 
 
 def run_locust(
@@ -159,3 +167,17 @@ def test_named_shape_drives_the_user_count_and_ends_the_run(mock_url: str, tmp_p
         users = [int(r["User Count"]) for r in csv.DictReader(f)]
     assert max(users) == 4
     assert count(by_key(rows), "JOURNEY", "login") > 0
+
+
+def test_tokens_are_refreshed_before_they_expire(tmp_path: Path) -> None:
+    # 6 s tokens against visits of about 10 s (human pauses at 0.3 of the model's): without
+    # the refresh before each journey, the later requests of a visit would answer 401
+    config = MOCK_CONFIG + "access_token_ttl_s = 6\n"
+    with serve_mock(tmp_path / "mock", config) as url:
+        rows, _ = run_locust(
+            url, tmp_path, "CitizenUser", "-u", "8", "-r", "8", "-t", "10s",
+            "--think-scale", "0.3",
+        )  # fmt: skip
+    assert_no_failures(rows)
+    stats = by_key(rows)
+    assert count(stats, "JOURNEY", "refresh") > 0
