@@ -7,6 +7,7 @@ Each subcommand lives in its own module and registers itself here; the CLI catch
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -15,6 +16,10 @@ from typing import Any
 from .errors import HarnessError
 
 Command = Callable[[argparse.Namespace], int]
+
+# Modules that add their own subcommands: each has ``add_parser(subparsers)`` and sets
+# ``func`` on its parser (one concept, one module: the gate, capacity, reports, the stack).
+EXTENSIONS: tuple[str, ...] = ()
 
 
 def _mock(args: argparse.Namespace) -> int:
@@ -162,6 +167,8 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("run", help="run id, a unique prefix of it, latest, or a path")
     show.add_argument("--out", default="results", help="results folder")
     show.set_defaults(func=_show)
+    for name in EXTENSIONS:
+        importlib.import_module(name).add_parser(sub)
     return parser
 
 
