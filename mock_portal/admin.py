@@ -25,9 +25,13 @@ def _authorize(request: web.Request) -> None:
     if not portal.config.admin_remote:
         remote = request.remote or ""
         try:
-            loopback = ipaddress.ip_address(remote.split("%")[0]).is_loopback
+            address = ipaddress.ip_address(remote.split("%")[0])
         except ValueError:
             loopback = False
+        else:
+            # A dual-stack socket shows IPv4 clients as ::ffff:127.0.0.1.
+            mapped = getattr(address, "ipv4_mapped", None)
+            loopback = address.is_loopback or (mapped is not None and mapped.is_loopback)
         if not loopback:
             raise Problem(403, "forbidden", "the admin API answers loopback clients only")
     header = request.headers.get("Authorization", "")

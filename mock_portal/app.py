@@ -24,7 +24,7 @@ from prometheus_client import CollectorRegistry
 
 from . import admin, applications, auth, catalog, ops, payments
 from .config import PortalConfig
-from .faults import reset_connection
+from .faults import reset_connection, sample
 from .metrics import PortalMetrics
 from .problems import Problem, problem_response
 from .state import PORTAL, Portal, background_tasks
@@ -51,6 +51,11 @@ _SERVICE_OF = (
     ("/api/v1/payments", "payments"),
 )
 UNMATCHED = "unmatched"
+# Never faulted nor shed: the operator must be able to observe the mock and undo a fault
+# (a "*" fault of status 500 would otherwise also refuse the PUT that removes it).
+OPERATIONS_ROUTES = frozenset(
+    ("/metrics", "/healthz", "/readyz", "/openapi.json", "/admin/faults", "/admin/ledger")
+)
 
 
 def service_of(route: str) -> str | None:
@@ -108,8 +113,6 @@ def _make_middleware(portal: Portal) -> Middleware:
         rf = engine.route_faults(route)
         if rf is not None:
             if rf.latency is not None:
-                from .faults import sample
-
                 engine.count(route, "latency")
                 await asyncio.sleep(sample(rf.latency, engine.rng))
             if engine.hit(rf.reset_rate):
@@ -141,7 +144,7 @@ def _make_middleware(portal: Portal) -> Middleware:
         in_flight += 1
         in_flight_add(1)
         try:
-            if engine.active:
+            if engine.active and route not in OPERATIONS_ROUTES:
                 response = await faulty(request, handler, route)
             else:
                 response = await answer(request, handler)

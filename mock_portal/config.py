@@ -33,6 +33,10 @@ LatencyKind = Literal["fixed", "uniform", "lognormal", "exponential"]
 # sigma, so a user states latency the way dashboards show it.
 Z_P99 = 2.3263478740408408
 
+# Beyond these a draw overflows, or a capacity becomes infinite: refused as config mistakes.
+MAX_LOGNORMAL_SPREAD = 1000.0
+MIN_SERVICE_TIME_S = 1e-6
+
 # Services that have a simulated backend pool (the route groups of DESIGN §3).
 SERVICES = ("auth", "catalog", "applications", "payments")
 # Clerks of one simulated pool: far above any real backend's, and a pool of this size still
@@ -92,6 +96,10 @@ class Latency:
             median, p99 = _ms(raw, "median_ms", where), _ms(raw, "p99_ms", where)
             if not 0 < median < p99:
                 raise ConfigError(f"{where}: lognormal needs 0 < median_ms < p99_ms")
+            if p99 / median > MAX_LOGNORMAL_SPREAD:
+                raise ConfigError(
+                    f"{where}: p99_ms / median_ms must be at most {MAX_LOGNORMAL_SPREAD:g}"
+                )
             return cls(kind=kind, median_s=median, p99_s=p99)
         raise ConfigError(
             f"{where}.kind: expected one of fixed, uniform, lognormal, exponential; got {kind!r}"
@@ -184,8 +192,8 @@ class Capacity:
         if "service_time" not in raw:
             raise ConfigError(f"{where}.service_time: missing")
         st = Latency.parse(raw["service_time"], f"{where}.service_time")
-        if st.mean_s <= 0:
-            raise ConfigError(f"{where}.service_time: mean must be > 0")
+        if st.mean_s < MIN_SERVICE_TIME_S:
+            raise ConfigError(f"{where}.service_time: mean must be at least 0.001 ms")
         return cls(servers=servers, service_time=st)
 
     def to_json(self) -> dict[str, Any]:

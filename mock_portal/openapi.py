@@ -53,6 +53,10 @@ ADMIN: list[Obj] = [{"adminBearer": []}]
 # -- building blocks ------------------------------------------------------------------------
 
 
+# Operations and admin endpoints are never shed nor faulted (mock_portal.app).
+UNSHED_TAGS = ("operations", "admin")
+
+
 def _content(schema: Schema, media: str = JSON) -> Obj:
     return {media: {"schema": schema}}
 
@@ -147,7 +151,8 @@ def operation(
     body: Obj | None = None,
     description: str | None = None,
 ) -> Obj:
-    """One operation; adds the 413 of any body and the 503 of load shedding."""
+    """One operation; adds the 413 of any body and the 503 of load shedding (which spares
+    the operations and admin endpoints)."""
     out: Obj = {"operationId": operation_id, "summary": summary, "tags": [tag]}
     if description is not None:
         out["description"] = description
@@ -161,7 +166,8 @@ def operation(
         all_responses.setdefault(415, _responses_ref("UnsupportedMediaType"))
     if security is not None and security:
         all_responses.setdefault(401, _responses_ref("Unauthorized"))
-    all_responses.setdefault(503, _responses_ref("Overloaded"))
+    if tag not in UNSHED_TAGS:
+        all_responses.setdefault(503, _responses_ref("Overloaded"))
     out["responses"] = {str(status): all_responses[status] for status in sorted(all_responses)}
     return out
 
@@ -512,11 +518,7 @@ def _admin_paths() -> dict[str, Obj]:
 
 
 def _ops_paths() -> dict[str, Obj]:
-    not_ready = ok(
-        "starting or draining", ref("Readiness"), headers=response_headers("Retry-After")
-    )
-    not_ready["content"][PROBLEM_TYPE] = {"schema": ref("Problem")}
-    not_ready["description"] += "; or load shedding (problem details)"
+    not_ready = problem(503, "starting or draining", headers=response_headers("Retry-After"))
     return {
         "/metrics": {
             "get": operation(

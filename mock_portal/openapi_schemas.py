@@ -547,7 +547,7 @@ def _fault_schemas() -> dict[str, Schema]:
             }
         ),
         "Health": obj({"status": const("ok")}),
-        "Readiness": obj({"status": enum(("ready", "starting", "draining"))}),
+        "Readiness": obj({"status": enum(("ready",))}),
     }
 
 

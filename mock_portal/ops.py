@@ -9,6 +9,7 @@ from aiohttp import web
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from .openapi import build_document
+from .problems import problem_response
 from .state import PORTAL
 from .wire import JSON, json_response
 
@@ -28,9 +29,11 @@ async def healthz(request: web.Request) -> web.Response:
 async def readyz(request: web.Request) -> web.Response:
     portal = request.app[PORTAL]
     if not portal.ready or portal.draining:
-        return json_response(
-            {"status": "draining" if portal.draining else "starting"},
-            status=503,
+        state = "draining" if portal.draining else "starting"
+        return problem_response(
+            503,
+            "not-ready",
+            f"the mock is {state}; send traffic to another instance",
             headers={"Retry-After": "1"},
         )
     portal.store.reader.execute("SELECT 1").fetchone()

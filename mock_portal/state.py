@@ -66,9 +66,7 @@ class Portal:
         header = request.headers.get("Authorization")
         if header is None or not header.startswith(_BEARER):
             raise _unauthorized("a bearer access token is required", "invalid_request")
-        token = header[len(_BEARER) :].strip()
-        # A non-ASCII token is never valid (and the signer's constant-time compare refuses it).
-        claims = self.signer.verify_jwt(token) if token.isascii() else None
+        claims = self.signer.verify_jwt(header[len(_BEARER) :].strip())
         if claims is None or claims.get("typ") != "access":
             raise _unauthorized("the access token is malformed or its signature is invalid")
         exp = claims.get("exp")

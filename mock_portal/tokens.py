@@ -62,16 +62,17 @@ class Signer:
         return signing_input + "." + self._mac(signing_input.encode("ascii"))
 
     def verify_jwt(self, token: str) -> dict[str, Any] | None:
-        """Claims of a well-signed token, or None. Expiry and revocation are the caller's."""
-        if not token.startswith(_HEADER_PREFIX):
+        """Claims of a well-signed token, or None. Expiry and revocation are the caller's.
+
+        A token is ASCII; anything else is refused before the constant-time comparison,
+        which raises on non-ASCII strings instead of answering False.
+        """
+        if not token.startswith(_HEADER_PREFIX) or not token.isascii():
             return None
         signing_input, dot, signature = token.rpartition(".")
         if not dot or signing_input.count(".") != 1:
             return None
-        try:
-            expected = self._mac(signing_input.encode("ascii"))
-        except UnicodeEncodeError:
-            return None
+        expected = self._mac(signing_input.encode("ascii"))
         if not hmac.compare_digest(expected, signature):
             return None
         return _decode_json(signing_input[len(_HEADER_PREFIX) :])
@@ -81,13 +82,12 @@ class Signer:
         return body + "." + self._mac(f"{purpose}.{body}".encode("ascii"))
 
     def unseal(self, purpose: str, token: str) -> dict[str, Any] | None:
+        if not token.isascii():
+            return None
         body, dot, signature = token.partition(".")
         if not dot or "." in signature:
             return None
-        try:
-            expected = self._mac(f"{purpose}.{body}".encode("ascii"))
-        except UnicodeEncodeError:
-            return None
+        expected = self._mac(f"{purpose}.{body}".encode("ascii"))
         if not hmac.compare_digest(expected, signature):
             return None
         return _decode_json(body)

@@ -74,11 +74,22 @@ async def test_error_injection_answers_problems_and_is_counted(portal: Portal) -
 
 
 async def test_connection_reset(portal: Portal) -> None:
-    await _put(portal, {"routes": {"/healthz": {"reset_rate": 1.0}}})
+    await _put(portal, {"routes": {"/api/v1/services": {"reset_rate": 1.0}}})
     with pytest.raises(aiohttp.ClientError):
-        await portal.client.get("/healthz")
+        await portal.client.get("/api/v1/services")
     await _put(portal, {})
-    assert (await portal.client.get("/healthz")).status == 200
+    assert (await portal.client.get("/api/v1/services")).status == 200
+
+
+async def test_a_fault_on_every_route_spares_operations_and_admin(portal: Portal) -> None:
+    everything = {"routes": {"*": {"error": {"status": 500, "rate": 1.0}}}, "shed_in_flight": 1}
+    assert (await _put(portal, everything)).status == 200
+    assert (await portal.client.get("/api/v1/services")).status == 500
+    for path in ("/metrics", "/healthz", "/readyz", "/openapi.json"):
+        assert (await portal.client.get(path)).status == 200, path
+    assert (await portal.client.get("/admin/ledger", headers=ADMIN)).status == 200
+    assert (await _put(portal, {})).status == 200, "the fault can always be removed"
+    assert (await portal.client.get("/api/v1/services")).status == 200
 
 
 async def test_slow_body_delivers_the_whole_body(portal: Portal) -> None:
