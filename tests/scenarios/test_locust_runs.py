@@ -7,6 +7,7 @@ of the citizen pool (``--citizen-offset``) so charges paid in one run do not emp
 from __future__ import annotations
 
 import csv
+import json
 import os
 import re
 import subprocess
@@ -14,6 +15,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -63,41 +65,57 @@ def mock_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
 
 
+@dataclass(frozen=True)
+class Row:
+    requests: int
+    failures: int
+    avg_ms: float
+
+
+Stats = dict[tuple[str, str], Row]
+
+
 def run_locust(
     url: str, tmp_path: Path, *args: str, env: dict[str, str] | None = None
-) -> tuple[list[dict[str, str]], Path]:
+) -> tuple[Stats, Path]:
+    """Run locust to the end; its final statistics (``--json-file``, written at exit: the CSV
+    files are rewritten once a second and can miss the run's last second) and the path of its
+    per-second history CSV."""
     prefix = tmp_path / "run"
     cmd = [
         sys.executable, "-m", "locust", "-f", "locustfile.py", "--host", url,
         "--headless", "--only-summary", "--loglevel", "WARNING", "--csv", str(prefix),
-        "--think-scale", "0", "--poll-interval", "0.1", *args,
+        "--json-file", str(prefix), "--think-scale", "0", "--poll-interval", "0.1", *args,
     ]  # fmt: skip
     done = subprocess.run(
         cmd, cwd=ROOT, capture_output=True, text=True, timeout=90, env={**os.environ, **(env or {})}
     )
     assert done.returncode == 0, done.stderr[-4000:]
-    with open(f"{prefix}_stats.csv", newline="") as f:
-        rows = list(csv.DictReader(f))
-    return rows, Path(f"{prefix}_stats_history.csv")
+    entries = json.loads(Path(f"{prefix}.json").read_text())
+    stats = {
+        (e["method"], e["name"]): Row(
+            requests=e["num_requests"],
+            failures=e["num_failures"],
+            avg_ms=e["total_response_time"] / max(e["num_requests"], 1),
+        )
+        for e in entries
+    }
+    return stats, Path(f"{prefix}_stats_history.csv")
 
 
-def by_key(rows: list[dict[str, str]]) -> dict[tuple[str, str], dict[str, str]]:
-    return {(r["Type"], r["Name"]): r for r in rows if r["Name"] != "Aggregated"}
+def count(stats: Stats, kind: str, name: str) -> int:
+    row = stats.get((kind, name))
+    return row.requests if row is not None else 0
 
 
-def count(rows: dict[tuple[str, str], dict[str, str]], kind: str, name: str) -> int:
-    return int(rows[(kind, name)]["Request Count"]) if (kind, name) in rows else 0
-
-
-def assert_no_failures(rows: list[dict[str, str]]) -> None:
-    failed = {(r["Type"], r["Name"]): r["Failure Count"] for r in rows if r["Failure Count"] != "0"}
+def assert_no_failures(stats: Stats) -> None:
+    failed = {key: row.failures for key, row in stats.items() if row.failures}
     assert failed == {}
 
 
 def test_closed_model_runs_every_journey_without_failures(mock_url: str, tmp_path: Path) -> None:
-    rows, _ = run_locust(mock_url, tmp_path, "-u", "12", "-r", "12", "-t", "9s")
-    assert_no_failures(rows)
-    stats = by_key(rows)
+    stats, _ = run_locust(mock_url, tmp_path, "-u", "12", "-r", "12", "-t", "9s")
+    assert_no_failures(stats)
     for journey in JOURNEYS:
         assert count(stats, "JOURNEY", journey) > 0, journey
     # the funnel: second factors, decided applications, settled payments with receipts
@@ -119,12 +137,11 @@ def test_closed_model_runs_every_journey_without_failures(mock_url: str, tmp_pat
 def test_open_model_keeps_its_schedule_and_records_corrected_latency(
     mock_url: str, tmp_path: Path
 ) -> None:
-    rows, _ = run_locust(
+    stats, _ = run_locust(
         mock_url, tmp_path, "-t", "30s", "--citizen-offset", "7",
         "--arrival-profile", "2s:0-30,5s:30", "--arrival-poisson",
     )  # fmt: skip
-    assert_no_failures(rows)
-    stats = by_key(rows)
+    assert_no_failures(stats)
     assert count(stats, "SCHEDULE", "start lag") > 0
     assert count(stats, "SCHEDULE", "dropped start") == 0
     assert count(stats, "JOURNEY", "login") > 0 and count(stats, "JOURNEY", "browse") > 0
@@ -132,41 +149,38 @@ def test_open_model_keeps_its_schedule_and_records_corrected_latency(
     assert http
     for kind, name in http:
         twin = stats[(f"{kind}+CO", name)]
-        assert twin["Request Count"] == stats[(kind, name)]["Request Count"]
-        assert float(twin["Average Response Time"]) >= float(
-            stats[(kind, name)]["Average Response Time"]
-        )
+        assert twin.requests == stats[(kind, name)].requests
+        assert twin.avg_ms >= stats[(kind, name)].avg_ms
 
 
 def test_open_model_drops_and_counts_starts_when_its_pool_is_full(
     mock_url: str, tmp_path: Path
 ) -> None:
     # 600 evenly spaced arrivals in 3 s against room for one visit at a time: most are dropped
-    rows, _ = run_locust(
+    stats, _ = run_locust(
         mock_url, tmp_path, "-t", "30s", "--citizen-offset", "11", "--exit-code-on-error", "0",
         "--arrival-rate", "200", "--arrival-duration", "3", "--open-pool-size", "1",
     )  # fmt: skip
-    stats = by_key(rows)
     started = count(stats, "SCHEDULE", "start lag")
     dropped = count(stats, "SCHEDULE", "dropped start")
     assert started + dropped == 600
     assert dropped > started > 0
-    assert int(stats[("SCHEDULE", "dropped start")]["Failure Count"]) == dropped
+    assert stats[("SCHEDULE", "dropped start")].failures == dropped
     assert count(stats, "JOURNEY", "login") + count(stats, "JOURNEY", "browse") >= started
 
 
 def test_named_shape_drives_the_user_count_and_ends_the_run(mock_url: str, tmp_path: Path) -> None:
     # the shape and its peak from the environment, the rest as flags: both paths work
-    rows, history = run_locust(
+    stats, history = run_locust(
         mock_url, tmp_path, "-t", "60s", "--citizen-offset", "13",
         "--shape-ramp-s", "2", "--shape-hold-s", "3",
         env={"PORTAL_SHAPE": "ramp", "PORTAL_SHAPE_USERS": "4"},
     )  # fmt: skip
-    assert_no_failures(rows)
+    assert_no_failures(stats)
     with history.open(newline="") as f:
         users = [int(r["User Count"]) for r in csv.DictReader(f)]
     assert max(users) == 4
-    assert count(by_key(rows), "JOURNEY", "login") > 0
+    assert count(stats, "JOURNEY", "login") > 0
 
 
 def test_tokens_are_refreshed_before_they_expire(tmp_path: Path) -> None:
@@ -174,10 +188,9 @@ def test_tokens_are_refreshed_before_they_expire(tmp_path: Path) -> None:
     # the refresh before each journey, the later requests of a visit would answer 401
     config = MOCK_CONFIG + "access_token_ttl_s = 6\n"
     with serve_mock(tmp_path / "mock", config) as url:
-        rows, _ = run_locust(
+        stats, _ = run_locust(
             url, tmp_path, "CitizenUser", "-u", "8", "-r", "8", "-t", "10s",
             "--think-scale", "0.3",
         )  # fmt: skip
-    assert_no_failures(rows)
-    stats = by_key(rows)
+    assert_no_failures(stats)
     assert count(stats, "JOURNEY", "refresh") > 0
