@@ -13,6 +13,7 @@ import re
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -34,7 +35,7 @@ pytestmark = pytest.mark.slow
 
 
 @contextmanager
-def serve_mock(workdir: Path, config: str) -> Iterator[str]:
+def serve_mock(workdir: Path, config: str, *extra: str) -> Iterator[str]:
     """A mock portal child process on an ephemeral loopback port; yields its base URL."""
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "mock.toml").write_text(config)
@@ -42,7 +43,7 @@ def serve_mock(workdir: Path, config: str) -> Iterator[str]:
     with log_path.open("w") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "mock_portal", "--host", "127.0.0.1", "--port", "0",
-             "--config", str(workdir / "mock.toml"), "--data-dir", str(workdir / "data")],
+             "--config", str(workdir / "mock.toml"), "--data-dir", str(workdir / "data"), *extra],
             cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
     try:
@@ -194,3 +195,38 @@ def test_tokens_are_refreshed_before_they_expire(tmp_path: Path) -> None:
         )  # fmt: skip
     assert_no_failures(stats)
     assert count(stats, "JOURNEY", "refresh") > 0
+
+
+def test_payments_are_retried_with_their_key_and_never_paid_twice(tmp_path: Path) -> None:
+    # 40 % of payment requests answer 503 (before the portal processes them)
+    config = MOCK_CONFIG + (
+        '[faults.routes."/api/v1/payments"]\nerror = { status = 503, rate = 0.4 }\n'
+    )
+    admin = "admin-token-for-this-test-0123"
+    with serve_mock(tmp_path / "mock", config, "--admin-token", admin) as url:
+        stats, _ = run_locust(
+            url, tmp_path, "CitizenUser", "-u", "12", "-r", "12", "-t", "8s",
+            "--exit-code-on-error", "0",
+        )  # fmt: skip
+        ledger_request = urllib.request.Request(  # noqa: S310 (the mock's loopback URL)
+            f"{url}/admin/ledger", headers={"Authorization": f"Bearer {admin}"}
+        )
+        with urllib.request.urlopen(ledger_request, timeout=10) as resp:  # noqa: S310
+            ledger = json.loads(resp.read())
+    failed = {key for key, row in stats.items() if row.failures}
+    assert failed <= {
+        ("POST", "/api/v1/payments"),
+        ("POST", "/api/v1/payments [retry]"),
+        ("JOURNEY", "pay"),
+    }
+    assert ("POST", "/api/v1/payments") in failed
+    assert count(stats, "FUNNEL", "pay/3 retry") > 0
+    assert count(stats, "POST", "/api/v1/payments [retry]") == count(stats, "FUNNEL", "pay/3 retry")
+    assert count(stats, "FUNNEL", "pay/4 paid") > 0
+    # a journey fails only when all of its attempts did: 0.4 ** 4 of them, give or take
+    assert stats[("JOURNEY", "pay")].failures < count(stats, "FUNNEL", "pay/4 paid")
+    # every payment a journey saw created exists; at most one per user more, created by a
+    # request in flight when the run stopped
+    paid = count(stats, "FUNNEL", "pay/4 paid")
+    assert paid <= ledger["payments"] <= paid + 12
+    assert ledger["double_paid_charges"] == 0 and ledger["balanced"]
