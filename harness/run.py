@@ -27,6 +27,7 @@ from .campaign import Campaign, check_target
 from .errors import ProcessFailed
 from .processes import Child, child_environment, free_port, locust_argv, start_mock
 from .progress import Progress
+from .report import try_write_report
 from .results import (
     CAMPAIGN,
     PROVENANCE,
@@ -220,6 +221,7 @@ def run_campaign(campaign: Campaign, *, tty: bool | None = None, out: Any = None
         campaign.worker_count() * OPEN_POOL_SIZE if campaign.open_model else campaign.users
     )
     summary = _cross_check(run_dir, summary, mock_count, in_flight_bound)
+    try_write_report(run_dir, warn=lambda message: print(message, file=out))
     print_summary(summary, run_dir, out=out)
     status = summary.get("status")
     if status == "partial" or interrupted.signum is not None:

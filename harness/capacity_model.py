@@ -1,0 +1,351 @@
+"""The analysing half of ``portal-load capacity``: from measured steps to a capacity plan.
+
+Pure functions of the steps :mod:`harness.capacity_run` measured (so a plan can be recomputed
+from ``capacity.json`` alone):
+
+- :func:`parse_slo` reads ``"p95<300ms,errors<1%"``;
+- :func:`fit_latency` fits mean latency against throughput with
+  ``R(X) = r0 + A rho^m / (1 - rho)``, ``rho = X / X_sat`` (the shape of an M/M/c queue's
+  response time: flat, then a pole at saturation), by a grid over ``(X_sat, m)`` with linear
+  least squares in ``(r0, A) >= 0``; goodness of fit as R² and RMSE;
+- :func:`kneedle` finds the knee of a convex rising curve (Satopää et al., 2011): the point
+  farthest below the chord once both axes are scaled to ``[0, 1]``; applied to the fitted
+  latency curve over the measured range (or to the points when no fit is possible);
+- :func:`project` sizes the fleet for a target peak: ``instances = ceil(peak / (C_slo (1 -
+  headroom)))``, and the utilisation at the peak is ``peak / (instances C_max)``;
+- :func:`theory` gives the M/M/c prediction of each step when the target is the embedded
+  mock with a simulated pool for the probed route's service (servers / mean service time).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import queueing
+from .errors import UsageError
+from .usl import fit_usl
+
+SCHEMA = 1
+DEFAULT_PEAK_RPS = 7000.0  # the seeds' national peak (docs/workload-model.md)
+DEFAULT_HEADROOM = 0.3  # run each instance at most at 70 % of its SLO capacity
+_SLO_TERM = re.compile(r"^\s*(p50|p90|p95|p99|mean|errors)\s*<\s*([0-9.]+)\s*(ms|s|%)?\s*$")
+_LATENCY_KEYS = {"p50": "p50_ms", "p90": "p90_ms", "p95": "p95_ms", "p99": "p99_ms"}
+# Route prefixes of the mock and the simulated service that serves them (mock_portal/app.py).
+MOCK_SERVICE_OF = (
+    ("/oauth2/", "auth"),
+    ("/.well-known/", "auth"),
+    ("/api/v1/me", "auth"),
+    ("/api/v1/services", "catalog"),
+    ("/api/v1/applications", "applications"),
+    ("/api/v1/payments", "payments"),
+)
+
+
+@dataclass(frozen=True)
+class SLOTerm:
+    metric: str  # p50, p90, p95, p99, mean, errors
+    limit: float  # ms for latencies, a ratio 0..1 for errors
+
+    @property
+    def key(self) -> str:
+        if self.metric == "errors":
+            return "error_ratio"
+        if self.metric == "mean":
+            return "mean_ms"
+        return _LATENCY_KEYS[self.metric]
+
+    def holds(self, step: Mapping[str, Any]) -> bool:
+        value = float(step.get(self.key, math.nan))
+        return math.isfinite(value) and value < self.limit
+
+    def text(self) -> str:
+        if self.metric == "errors":
+            return f"errors<{self.limit * 100:g}%"
+        return f"{self.metric}<{self.limit:g}ms"
+
+
+def parse_slo(text: str) -> tuple[SLOTerm, ...]:
+    """``"p95<300ms,errors<1%"`` -> terms; latencies in ms (``s`` accepted), errors in %."""
+    terms = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        m = _SLO_TERM.match(part)
+        if not m:
+            raise UsageError(
+                f"--slo: cannot read {part!r}; write terms like p95<300ms, mean<50ms, errors<1%"
+            )
+        metric, value, unit = m.group(1), float(m.group(2)), m.group(3)
+        if metric == "errors":
+            limit = value / 100 if unit == "%" else value
+            if unit not in ("%", None) or not 0 < limit <= 1:
+                raise UsageError(f"--slo: {part!r}: errors take a percentage, e.g. errors<1%")
+        else:
+            if unit == "%":
+                raise UsageError(f"--slo: {part!r}: a latency takes ms or s, e.g. p95<300ms")
+            limit = value * 1000 if unit == "s" else value
+        if not limit > 0:
+            raise UsageError(f"--slo: {part!r}: the limit must be > 0")
+        terms.append(SLOTerm(metric, limit))
+    if not terms:
+        raise UsageError("--slo: no terms; e.g. --slo 'p95<300ms,errors<1%'")
+    return tuple(terms)
+
+
+def within(terms: Sequence[SLOTerm], step: Mapping[str, Any]) -> bool:
+    return all(t.holds(step) for t in terms)
+
+
+# -- latency against throughput ------------------------------------------------------------
+def latency_curve(x: Any, fit: Mapping[str, float]) -> Any:
+    rho = np.asarray(x, dtype=float) / fit["saturation_rps"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = fit["r0_ms"] + fit["a_ms"] * rho ** fit["m"] / (1.0 - rho)
+    return np.where(rho < 1.0, r, np.inf)
+
+
+def fit_latency(throughput: Sequence[float], latency_ms: Sequence[float]) -> dict[str, Any] | None:
+    """Fit ``R(X)`` (module docstring) to steady steps; None with fewer than 3 points."""
+    x = np.asarray(throughput, dtype=float)
+    y = np.asarray(latency_ms, dtype=float)
+    keep = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
+    x, y = x[keep], y[keep]
+    if x.size < 3:
+        return None
+    best: tuple[float, float, float, float, float] | None = None
+    for sat in float(x.max()) * np.geomspace(1.002, 6.0, 160):
+        rho = x / sat
+        for m in np.arange(0.0, 12.01, 0.25):
+            g = rho**m / (1.0 - rho)
+            coef = _nonneg_lstsq(np.column_stack([np.ones_like(g), g]), y)
+            sse = float(np.sum((y - coef[0] - coef[1] * g) ** 2))
+            if best is None or sse < best[0]:
+                best = (sse, float(coef[0]), float(coef[1]), float(sat), float(m))
+    assert best is not None
+    sse, r0, a, sat, m = best
+    ss_tot = float(np.sum((y - y.mean()) ** 2))
+    return {
+        "model": "R(X) = r0 + a * rho^m / (1 - rho), rho = X / saturation",
+        "r0_ms": r0,
+        "a_ms": a,
+        "m": m,
+        "saturation_rps": sat,
+        "r2": 1.0 - sse / ss_tot if ss_tot > 0 else None,
+        "rmse_ms": math.sqrt(sse / x.size),
+        "points": int(x.size),
+    }
+
+
+def _nonneg_lstsq(a: Any, y: Any) -> Any:
+    coef, *_ = np.linalg.lstsq(a, y, rcond=None)
+    if coef[0] >= 0 and coef[1] >= 0:
+        return coef
+    # One of the two at zero: the better of the two one-parameter fits.
+    options = []
+    for j in (0, 1):
+        col = a[:, j]
+        c = max(0.0, float(col @ y) / float(col @ col)) if float(col @ col) > 0 else 0.0
+        v = np.zeros(2)
+        v[j] = c
+        options.append((float(np.sum((y - a @ v) ** 2)), v))
+    return min(options, key=lambda o: o[0])[1]
+
+
+def kneedle(x: Any, y: Any) -> int | None:
+    """Index of the knee of a rising convex curve (farthest below the scaled chord)."""
+    xs = np.asarray(x, dtype=float)
+    ys = np.asarray(y, dtype=float)
+    if xs.size < 3 or np.ptp(xs) <= 0 or np.ptp(ys) <= 0:
+        return None
+    xn = (xs - xs.min()) / np.ptp(xs)
+    yn = (ys - ys.min()) / np.ptp(ys)
+    diff = xn - yn
+    i = int(np.argmax(diff))
+    return i if diff[i] > 0 else None
+
+
+def find_knee(steps: Sequence[Mapping[str, Any]], fit: Mapping[str, Any] | None) -> dict[str, Any]:
+    steady = [s for s in steps if s.get("steady")]
+    if fit is not None and steady:
+        top = max(float(s["throughput_rps"]) for s in steady)
+        grid = np.linspace(0.0, top, 400)
+        curve = latency_curve(grid, fit)
+        i = kneedle(grid, curve)
+        if i is not None:
+            return {
+                "throughput_rps": float(grid[i]),
+                "latency_ms": float(curve[i]),
+                "method": "kneedle on the fitted latency curve",
+            }
+    pts = sorted(steady, key=lambda s: float(s["throughput_rps"]))
+    i = kneedle([float(s["throughput_rps"]) for s in pts], [float(s["mean_ms"]) for s in pts])
+    if i is None:
+        return {"throughput_rps": None, "latency_ms": None, "method": "none (too few points)"}
+    return {
+        "throughput_rps": float(pts[i]["throughput_rps"]),
+        "latency_ms": float(pts[i]["mean_ms"]),
+        "method": "kneedle on the measured steps",
+    }
+
+
+# -- theory of the embedded mock -------------------------------------------------------------
+def mock_pool(mock_config: str, probe_path: str, processes: int = 1) -> dict[str, Any] | None:
+    """The simulated pool serving ``probe_path`` in a mock config file, or None.
+
+    Each mock process has its own pool, so ``processes`` of them hold that many times one's
+    capacity (evenly balanced); the M/M/c predictions are made for one process only.
+    """
+    if not mock_config:
+        return None
+    try:
+        raw = tomllib.loads(Path(mock_config).read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError):
+        return None
+    service = next((s for p, s in MOCK_SERVICE_OF if probe_path.startswith(p)), None)
+    spec = raw.get("capacity", {}).get(service) or raw.get("faults", {}).get("capacity", {}).get(
+        service
+    )
+    if not isinstance(spec, Mapping):
+        return None
+    st = spec.get("service_time", {})
+    kind = st.get("kind")
+    if kind in ("fixed", "exponential"):
+        mean_ms = float(st.get("ms", 0))
+    elif kind == "uniform":
+        mean_ms = (float(st.get("low_ms", 0)) + float(st.get("high_ms", 0))) / 2
+    else:
+        return None
+    servers = int(spec.get("servers", 0))
+    if servers < 1 or mean_ms <= 0:
+        return None
+    return {
+        "service": service,
+        "servers": servers,
+        "service_time_kind": kind,
+        "service_time_ms": mean_ms,
+        "processes": processes,
+        "capacity_rps": processes * servers / (mean_ms / 1000.0),
+    }
+
+
+def theory(pool: Mapping[str, Any] | None, steps: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """M/M/c predictions at each step's measured throughput (exponential service only)."""
+    if pool is None:
+        return {}
+    out: dict[str, Any] = dict(pool)
+    if pool["service_time_kind"] != "exponential" or pool.get("processes", 1) != 1:
+        return out
+    servers, service_s = int(pool["servers"]), float(pool["service_time_ms"]) / 1000.0
+    preds = []
+    for s in steps:
+        lam = float(s["throughput_rps"])
+        mean = queueing.mean_response_s(servers=servers, service_s=service_s, arrival_rps=lam)
+        p95 = queueing.response_quantile_s(
+            0.95, servers=servers, service_s=service_s, arrival_rps=lam
+        )
+        preds.append(
+            {
+                "throughput_rps": lam,
+                "utilisation": lam * service_s / servers,
+                "erlang_c": queueing.erlang_c(servers, lam * service_s),
+                "mean_ms": mean * 1000 if math.isfinite(mean) else None,
+                "p95_ms": p95 * 1000 if math.isfinite(p95) else None,
+            }
+        )
+    out["predictions"] = preds
+    return out
+
+
+# -- sizing ------------------------------------------------------------------------------------
+def project(
+    *,
+    slo_rps: float | None,
+    max_rps: float,
+    peak_rps: float,
+    headroom: float,
+    cores_per_instance: float,
+    fit: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    """Instances (and cores) for ``peak_rps`` with ``headroom``; see the module docstring."""
+    out: dict[str, Any] = {
+        "target_rps": peak_rps,
+        "headroom": headroom,
+        "cores_per_instance": cores_per_instance,
+        "assumption": "instances scale out linearly (shared-nothing, evenly balanced)",
+    }
+    if not slo_rps or slo_rps <= 0:
+        out.update(instances=None, note="no step met the SLO: nothing to size with")
+        return out
+    usable = slo_rps * (1.0 - headroom)
+    instances = max(1, math.ceil(peak_rps / usable - 1e-9))
+    per_instance = peak_rps / instances
+    predicted = None
+    if fit is not None:
+        value = float(latency_curve([per_instance], fit)[0])
+        predicted = value if math.isfinite(value) else None
+    out.update(
+        usable_rps_per_instance=usable,
+        instances=instances,
+        cores=instances * cores_per_instance,
+        per_instance_rps_at_peak=per_instance,
+        utilisation_at_peak=per_instance / max_rps if max_rps > 0 else None,
+        share_of_slo_capacity_at_peak=per_instance / slo_rps,
+        predicted_mean_ms_at_peak=predicted,
+    )
+    return out
+
+
+def analyse(
+    steps: Sequence[Mapping[str, Any]],
+    *,
+    slo: Sequence[SLOTerm],
+    peak_rps: float = DEFAULT_PEAK_RPS,
+    headroom: float = DEFAULT_HEADROOM,
+    cores_per_instance: float = 1.0,
+    pool: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Everything ``capacity.json`` says beyond the steps themselves."""
+    if not steps:
+        raise ValueError("no steps were measured")
+    max_step = max(steps, key=lambda s: float(s["throughput_rps"]))
+    max_rps = float(max_step["throughput_rps"])
+    ok = [s for s in steps if s.get("within_slo")]
+    slo_rps = max((float(s["throughput_rps"]) for s in ok), default=None)
+    steady = [s for s in steps if s.get("steady")]
+    fit = fit_latency(
+        [float(s["throughput_rps"]) for s in steady], [float(s["mean_ms"]) for s in steady]
+    )
+    usl: dict[str, Any] | None = None
+    usl_error = None
+    conc = [float(s["throughput_rps"]) * float(s["mean_ms"]) / 1000.0 for s in steady]
+    try:
+        usl = fit_usl(
+            np.asarray(conc), np.asarray([float(s["throughput_rps"]) for s in steady])
+        ).to_json()
+    except ValueError as exc:
+        usl_error = str(exc)
+    return {
+        "max_rps": max_rps,
+        "max_rps_offered": float(max_step["offered_rps"]),
+        "slo_rps": slo_rps,
+        "slo": [t.text() for t in slo],
+        "knee": find_knee(steps, fit),
+        "latency_fit": fit,
+        "usl": usl,
+        "usl_error": usl_error,
+        "projection": project(
+            slo_rps=slo_rps,
+            max_rps=max_rps,
+            peak_rps=peak_rps,
+            headroom=headroom,
+            cores_per_instance=cores_per_instance,
+            fit=fit,
+        ),
+        "theory": theory(pool, steps),
+    }

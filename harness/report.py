@@ -1,0 +1,424 @@
+"""``portal-load report RUN``: one self-contained HTML file per run, built from ``results/``.
+
+The report reads only the run's files (``summary.json``, ``timeseries.csv``,
+``histograms.json``, ``campaign.toml``, ``provenance.json``, and ``capacity.json`` or a gate's
+``gate.json`` when present) and writes ``report.html`` beside them: inline CSS, inline SVG
+charts (:mod:`harness.report_svg`), no script, no font, no image and no link to fetch, so it
+opens offline, from a mail attachment or a CI artefact, as it was on the day.
+
+Sections: the run and its flags; the requests table; SLO verdicts; time series of request
+rate and failures, users, and latency percentiles; the latency distribution (percentile
+spectrum and histogram of the run's merged HDR histogram); the journeys and their funnels;
+and for a capacity run (:mod:`harness.capacity_report`) the measured steps, throughput against
+offered load and concurrency with the fitted USL, latency against throughput with the fitted
+curve and the M/M/c theory, and the fleet projection.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import importlib
+import json
+import math
+import tomllib
+from collections.abc import Callable, Mapping, Sequence
+from html import escape
+from pathlib import Path
+from typing import Any
+
+from .errors import ResultsError
+from .report_svg import Series, bar_chart, line_chart
+from .results import atomic_write, read_summary, resolve_run
+
+REPORT = "report.html"
+CSS = """
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1d2330;
+margin:0 auto;max-width:820px;padding:16px 24px 48px;background:#fff}
+h1{font-size:22px;margin:8px 0 2px}h2{font-size:18px;margin:28px 0 8px;border-bottom:1px solid
+#dde;padding-bottom:4px}h3{font-size:15px;margin:18px 0 6px}
+table{border-collapse:collapse;margin:6px 0 10px;font-variant-numeric:tabular-nums}
+th,td{padding:3px 8px;border-bottom:1px solid #eee;text-align:right}
+th:first-child,td:first-child{text-align:left}th{background:#f5f6f9;font-weight:600}
+.meta{color:#556;margin:0 0 8px}.flag{background:#fff4d6;border-left:4px solid #e0a100;
+padding:4px 8px;margin:4px 0}.pass{color:#17803d;font-weight:600}.fail{color:#c0262d;
+font-weight:600}.muted{color:#778}svg.chart{display:block;margin:6px 0 14px;background:#fff}
+svg.chart .tick{font-size:11px;fill:#445}svg.chart .label{font-size:12px;fill:#223}
+svg.chart .legend{font-size:12px;fill:#223}svg.chart .ref{font-size:11px}
+code{background:#f3f3f6;padding:0 3px}
+"""
+PERCENTILE_NINES = (0.0, 50.0, 90.0, 99.0, 99.9, 99.99, 99.999)
+
+
+def _num(v: Any, digits: int = 1) -> str:
+    if v is None or v == "":
+        return "-"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, int):
+        return f"{v:,}"
+    if isinstance(v, float):
+        if not math.isfinite(v):
+            return "-"
+        return f"{v:,.{digits}f}"
+    return escape(str(v))
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """An HTML table; cells that are already HTML are passed as ``Markup``."""
+    head = "".join(f"<th>{escape(h)}</th>" for h in headers)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{c if isinstance(c, Markup) else _num(c)}</td>" for c in r) + "</tr>"
+        for r in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+class Markup(str):
+    """A string that is already HTML."""
+
+
+def verdict(ok: bool | None) -> Markup:
+    if ok is None:
+        return Markup('<span class="muted">-</span>')
+    return Markup('<span class="pass">pass</span>' if ok else '<span class="fail">FAIL</span>')
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def read_timeseries(run_dir: Path) -> list[dict[str, float]]:
+    rows: list[dict[str, float]] = []
+    try:
+        with open(run_dir / "timeseries.csv", newline="", encoding="utf-8") as f:
+            for raw in csv.DictReader(f):
+                row = {}
+                for k, v in raw.items():
+                    try:
+                        row[k] = float(v) if v not in ("", None) else math.nan
+                    except ValueError:
+                        row[k] = math.nan
+                rows.append(row)
+    except OSError:
+        return []
+    return rows
+
+
+# -- sections -------------------------------------------------------------------------------
+def _header(run_dir: Path, summary: Mapping[str, Any], provenance: Mapping[str, Any]) -> str:
+    campaign: dict[str, Any] = {}
+    with contextlib.suppress(OSError, tomllib.TOMLDecodeError):
+        campaign = tomllib.loads((run_dir / "campaign.toml").read_text(encoding="utf-8"))
+    name = campaign.get("campaign", {}).get("name", "")
+    git = provenance.get("git") or {}
+    rev = (git.get("revision") or "")[:12] + (" (modified)" if git.get("dirty") else "")
+    total = summary.get("total") or {}
+    parts = [
+        f"<h1>Load test report: {escape(str(summary.get('run_id', run_dir.name)))}</h1>",
+        '<p class="meta">'
+        + " · ".join(
+            escape(p)
+            for p in (
+                f"campaign {name}" if name else "",
+                f"status {summary.get('status', '?')}",
+                f"{summary.get('start_time', '')}",
+                f"{float(summary.get('duration_s', 0) or 0):.0f} s",
+                f"{total.get('count', 0):,} requests",
+                f"{float(total.get('rps', 0) or 0):,.1f} req/s",
+                f"revision {rev}" if rev else "",
+                f"host {provenance.get('host', '')} ({provenance.get('cores', '?')} cores)",
+            )
+            if p
+        )
+        + "</p>",
+    ]
+    flags = list(summary.get("flags") or []) + list(
+        (summary.get("checks") or {}).get("flags") or []
+    )
+    for event in summary.get("degraded") or []:
+        flags.append(f"worker {event.get('worker')} lost: {event.get('reason')}")
+    parts += [f'<div class="flag">flag: {escape(str(f))}</div>' for f in flags]
+    return "".join(parts)
+
+
+ROW_COLS = ("count", "failures", "rps", "p50_ms", "p95_ms", "p99_ms", "p999_ms", "max_ms")
+
+
+def _requests(summary: Mapping[str, Any]) -> str:
+    rows = sorted(summary.get("requests") or [], key=lambda r: -int(r.get("count", 0)))
+    total = summary.get("total")
+    body = [
+        [f"{r.get('method', '')} {r.get('name', '')}", *(r.get(c) for c in ROW_COLS)] for r in rows
+    ]
+    if total:
+        body.append([Markup("<b>total</b>"), *(total.get(c) for c in ROW_COLS)])
+    headers = [
+        "request",
+        "count",
+        "failures",
+        "req/s",
+        "p50 ms",
+        "p95 ms",
+        "p99 ms",
+        "p99.9 ms",
+        "max ms",
+    ]
+    return "<h2>Requests</h2>" + table(headers, body)
+
+
+def _gate(run_dir: Path) -> str:
+    gate = _read_json(run_dir / "gate.json")
+    if not isinstance(gate, Mapping):
+        return ""
+    checks = gate.get("checks") or gate.get("verdicts") or []
+    rows = []
+    for c in checks if isinstance(checks, list) else []:
+        if isinstance(c, Mapping):
+            ok = c.get("passed", c.get("ok"))
+            rows.append(
+                [
+                    str(c.get("name") or c.get("request") or ""),
+                    str(c.get("metric") or c.get("slo") or ""),
+                    _num(c.get("value") if not isinstance(c.get("value"), dict) else None),
+                    _num(c.get("limit") or c.get("threshold")),
+                    verdict(ok if isinstance(ok, bool) else None),
+                ]
+            )
+    overall = gate.get("passed", gate.get("ok"))
+    ok = overall if isinstance(overall, bool) else None
+    head = f"<h2>SLO verdicts</h2><p>Gate: {verdict(ok)}</p>"
+    return head + (
+        table(["request", "objective", "value", "limit", "verdict"], rows) if rows else ""
+    )
+
+
+def _timeseries(run_dir: Path, summary: Mapping[str, Any]) -> str:
+    ts = read_timeseries(run_dir)
+    if not ts:
+        return "<h2>Over time</h2><p class='muted'>no time series recorded</p>"
+    t0 = ts[0].get("interval_start_unix_s", 0.0)
+    t = [r.get("interval_start_unix_s", 0.0) - t0 for r in ts]
+    rate = line_chart(
+        "rate",
+        [
+            Series("requests/s", t, [r.get("rps", math.nan) for r in ts]),
+            Series(
+                "failures/s", t, [r.get("failures_per_s", math.nan) for r in ts], color="#d62728"
+            ),
+        ],
+        x_label="seconds since start",
+        y_label="per second",
+    )
+    users = line_chart(
+        "users",
+        [
+            Series("users", t, [r.get("users", math.nan) for r in ts], color="#2ca02c"),
+            Series(
+                "workers", t, [r.get("workers", math.nan) for r in ts], color="#9467bd", dash=True
+            ),
+        ],
+        x_label="seconds since start",
+        y_label="count",
+        height=220,
+    )
+    lat = line_chart(
+        "percentiles",
+        [
+            Series("p50", t, [r.get("p50_ms", math.nan) for r in ts]),
+            Series("p95", t, [r.get("p95_ms", math.nan) for r in ts], color="#ff7f0e"),
+            Series("p99", t, [r.get("p99_ms", math.nan) for r in ts], color="#d62728"),
+        ],
+        x_label="seconds since start",
+        y_label="latency, ms",
+    )
+    return (
+        "<h2>Over time</h2><h3>Request rate and failures</h3>"
+        + rate
+        + "<h3>Users</h3>"
+        + users
+        + "<h3>Latency percentiles per interval</h3>"
+        + lat
+    )
+
+
+def _distribution(run_dir: Path) -> str:
+    doc = _read_json(run_dir / "histograms.json")
+    if not isinstance(doc, Mapping) or not doc.get("total"):
+        return ""
+    # Pure (hdrh and numpy, no Locust); imported by name so that type checking of the harness
+    # does not descend into the Locust side of the package.
+    hdr: Any = importlib.import_module("scenarios.telemetry.hdr")
+
+    h = hdr.decode(doc["total"])
+    count = int(h.get_total_count())
+    if count == 0:
+        return ""
+    pcts = [p for p in _spectrum_percentiles() if p < 100.0]
+    values_ms = [v / 1000.0 for v in hdr.percentile_us(h, pcts)]
+    xs = [100.0 / (100.0 - p) for p in pcts]
+    spectrum = line_chart(
+        "latency-spectrum",
+        [Series("latency at percentile", xs, values_ms)],
+        x_label="percentile",
+        y_label="latency, ms",
+        x_log=True,
+        y_log=True,
+        x_tick_labels={100.0 / (100.0 - p): f"{p:g}%" for p in PERCENTILE_NINES},
+    )
+    lo = max(1.0, float(h.get_min_value()))
+    hi = max(lo * 10, float(h.get_max_value()))
+    bins = 48
+    edges = [lo * (hi / lo) ** (i / bins) for i in range(bins + 1)]
+    cum = hdr.counts_at_or_below(h, edges)
+    below = [0, *cum[:-1]]
+    density = [(c - b) for c, b in zip(cum, below, strict=True)][1:]
+    centres = [math.sqrt(edges[i] * edges[i + 1]) / 1000.0 for i in range(bins)]
+    histogram = line_chart(
+        "latency-histogram",
+        [Series("requests per bin", centres, density, color="#17becf", points=False)],
+        x_label="latency, ms (log bins)",
+        y_label="requests",
+        x_log=True,
+    )
+    return (
+        f"<h2>Latency distribution</h2><p class='meta'>all {count:,} requests, from the merged "
+        "HDR histogram (values exact to 0.1 %)</p><h3>Percentile spectrum</h3>"
+        + spectrum
+        + "<h3>Histogram</h3>"
+        + histogram
+    )
+
+
+def _spectrum_percentiles() -> list[float]:
+    out = []
+    for k in range(0, 60):
+        p = 100.0 * (1.0 - 10 ** (-k / 12.0))
+        out.append(round(p, 6))
+    return sorted(set(out))
+
+
+def _journeys(summary: Mapping[str, Any]) -> str:
+    rows = summary.get("journeys") or []
+    journeys = [r for r in rows if r.get("method") == "JOURNEY"]
+    funnel_rows = [r for r in rows if r.get("method") == "FUNNEL"]
+    if not journeys and not funnel_rows:
+        return ""
+    out = ["<h2>Journeys</h2>"]
+    out.append(
+        table(
+            ["journey", "started", "failed", "p50 ms", "p95 ms", "p99 ms"],
+            [
+                [
+                    r.get("name"),
+                    r.get("count"),
+                    r.get("failures"),
+                    r.get("p50_ms"),
+                    r.get("p95_ms"),
+                    r.get("p99_ms"),
+                ]
+                for r in sorted(journeys, key=lambda r: -int(r.get("count", 0)))
+            ],
+        )
+    )
+    by_journey: dict[str, list[tuple[int, str, int]]] = {}
+    for r in funnel_rows:
+        name = str(r.get("name", ""))
+        journey, _, step = name.partition("/")
+        num, _, label = step.partition(" ")
+        try:
+            order = int(num)
+        except ValueError:
+            order = 999
+        by_journey.setdefault(journey, []).append((order, label or step, int(r.get("count", 0))))
+    started = {str(r.get("name")): int(r.get("count", 0)) for r in journeys}
+    for journey in sorted(by_journey, key=lambda j: -started.get(j, 0)):
+        steps = sorted(by_journey[journey])
+        labels = ["0 started"] + [f"{o} {lab}" for o, lab, _ in steps]
+        values = [float(started.get(journey, steps[0][2]))] + [float(c) for _, _, c in steps]
+        out.append(f"<h3>Funnel: {escape(journey)}</h3>")
+        out.append(bar_chart(f"funnel-{journey}", labels, values, unit="journeys"))
+    return "".join(out)
+
+
+def _footer(provenance: Mapping[str, Any]) -> str:
+    pkgs = provenance.get("packages") or {}
+    text = ", ".join(f"{k} {v}" for k, v in sorted(pkgs.items()))
+    return (
+        f"<h2>Provenance</h2><p class='meta'>python {escape(str(provenance.get('python', '')))}"
+        f" · {escape(str(provenance.get('platform', '')))}"
+        f" · seed {escape(str(provenance.get('seed', '')))}"
+        f"<br>{escape(text)}</p>"
+    )
+
+
+def render_report(run_dir: Path) -> str:
+    """The report of one run folder, as one HTML document."""
+    summary = read_summary(run_dir)
+    provenance = _read_json(run_dir / "provenance.json") or {}
+    sections: list[str] = [_header(run_dir, summary, provenance)]
+    capacity = _read_json(run_dir / "capacity.json")
+    capacity_html = ""
+    if isinstance(capacity, Mapping):
+        from .capacity_report import capacity_section
+
+        capacity_html = capacity_section(capacity)
+    sections += [
+        capacity_html,
+        _requests(summary),
+        _gate(run_dir),
+        _timeseries(run_dir, summary),
+        _distribution(run_dir),
+        _journeys(summary),
+        _footer(provenance),
+    ]
+    title = escape(f"portal-load report {summary.get('run_id', run_dir.name)}")
+    return (
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+        "<meta name='viewport' content='width=device-width,initial-scale=1'>"
+        "<meta http-equiv='Content-Security-Policy' content=\"default-src 'none'; "
+        "style-src 'unsafe-inline'; img-src data:\">"
+        f"<title>{title}</title><style>{CSS}</style></head><body>"
+        + "".join(sections)
+        + "</body></html>\n"
+    )
+
+
+def write_report(run_dir: Path) -> Path:
+    """Render and write ``report.html`` into the run folder; returns its path."""
+    path = run_dir / REPORT
+    atomic_write(path, render_report(run_dir))
+    return path
+
+
+def try_write_report(run_dir: Path, warn: Callable[[str], None] | None = None) -> Path | None:
+    """As :func:`write_report`, but a run's results stand even if its report cannot be drawn."""
+    try:
+        return write_report(run_dir)
+    except (ResultsError, OSError, ValueError, KeyError, TypeError) as exc:
+        if warn is not None:
+            warn(f"portal-load: no report for {run_dir}: {type(exc).__name__}: {exc}")
+        return None
+
+
+def _command(args: argparse.Namespace) -> int:
+    run_dir = resolve_run(Path(args.out), args.run)
+    path = write_report(run_dir)
+    if args.output:
+        target = Path(args.output)
+        atomic_write(target, path.read_bytes())
+        path = target
+    print(f"report: {path}")
+    return 0
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("report", help="write a run's self-contained HTML report (report.html)")
+    p.add_argument("run", help="run id, a unique prefix of it, latest, or a path")
+    p.add_argument("--out", default="results", help="results folder")
+    p.add_argument("--output", help="also copy the report to this file")
+    p.set_defaults(func=_command)
