@@ -89,7 +89,7 @@ def server(name: str, argv: Sequence[str], ready: re.Pattern[str]) -> Iterator[S
     )
     try:
         url = _wait_ready(proc, ready, name)
-        threading.Thread(target=_drain, args=(proc,), daemon=True).start()
+        threading.Thread(target=_drain, args=(proc, name), daemon=True).start()
         yield Server(name, proc, url)
     finally:
         if proc.poll() is None:
@@ -123,10 +123,12 @@ def _wait_ready(proc: subprocess.Popen[str], ready: re.Pattern[str], name: str) 
     return found[0]
 
 
-def _drain(proc: subprocess.Popen[str]) -> None:
+def _drain(proc: subprocess.Popen[str], name: str) -> None:
+    """Keep reading the server's output; errors it logs are printed, not lost."""
     assert proc.stdout is not None
-    for _ in proc.stdout:
-        pass
+    for line in proc.stdout:
+        if "Error" in line or "Traceback" in line or line.startswith(("  ", "ERROR")):
+            print(f"[{name}] {line.rstrip()}", file=sys.stderr, flush=True)
 
 
 def rss_mib(pid: int) -> float:

@@ -151,7 +151,8 @@ async def background_tasks(portal: Portal) -> AsyncIterator[None]:
 
     async def maintain() -> None:
         now = time.time()
-        await portal.store.write(portal.store.maintain, now)
+        await portal.store.write_in_thread(portal.store.maintain, now)
+        await portal.store.checkpoint()
         portal.prune_revocations(now)
         portal.store.sizes()
 
