@@ -19,7 +19,12 @@ Command = Callable[[argparse.Namespace], int]
 
 # Modules that add their own subcommands: each has ``add_parser(subparsers)`` and sets
 # ``func`` on its parser (one concept, one module: the gate, capacity, reports, the stack).
-EXTENSIONS: tuple[str, ...] = ("harness.capacity", "harness.capacity_export", "harness.report")
+EXTENSIONS: tuple[str, ...] = (
+    "harness.capacity",
+    "harness.capacity_export",
+    "harness.report",
+    "harness.stack",
+)
 
 
 def _mock(args: argparse.Namespace) -> int:

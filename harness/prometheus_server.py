@@ -18,6 +18,11 @@ Example::
         prom.wait_for_targets_up(timeout_s=10.0)
         samples = prom.query("sum(rate(portal_http_requests_total[1m]))")
 
+A server started with ``detach=True`` (and a ``work_dir``) runs in its own session and outlives
+this process once :meth:`PrometheusServer.detach` hands over its pid; ``portal-load stack``
+records it and stops it later with :func:`stop_process`. :class:`PrometheusClient` queries a
+server this process did not start, by URL.
+
 Exceptions::
 
     PrometheusError                 base class: catch this one
@@ -33,6 +38,7 @@ import math
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -48,6 +54,7 @@ from typing import IO, Any, Self
 
 __all__ = [
     "DEFAULT_CONFIG_DIR",
+    "PrometheusClient",
     "PrometheusConfig",
     "PrometheusError",
     "PrometheusQueryError",
@@ -57,7 +64,10 @@ __all__ = [
     "RuleState",
     "Sample",
     "TargetState",
+    "process_exited",
     "render_config",
+    "stop_process",
+    "write_targets",
 ]
 
 #: The committed configuration (prometheus.yml, rules/) in a source checkout.
@@ -76,6 +86,7 @@ PORT_ATTEMPTS = 3
 #: Characters of the server log quoted in a start error.
 LOG_TAIL_CHARS = 2000
 
+_LOG_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
 _GLOBAL_KEYS = ("scrape_interval", "scrape_timeout", "evaluation_interval")
 _JOB_NAME = re.compile(r"^\s*-\s*job_name:\s*['\"]?([A-Za-z0-9_:-]+)['\"]?\s*$", re.MULTILINE)
 
@@ -102,8 +113,10 @@ class PrometheusConfig:
 
     ``targets`` maps a job name of the committed ``prometheus.yml`` (``mock_portal``,
     ``loadgen``) to ``host:port`` strings; jobs left out get an empty target list.
-    ``data_dir`` is kept after :meth:`PrometheusServer.stop` when given; otherwise a
-    temporary directory is used and removed.
+    ``data_dir`` and ``work_dir`` (rendered configuration, rules, targets, log) are kept
+    after :meth:`PrometheusServer.stop` when given; otherwise temporary directories are used
+    and removed. ``port`` 0 picks a free loopback port. ``detach`` starts the server in its
+    own session, so that it can outlive this process (see :meth:`PrometheusServer.detach`).
     """
 
     targets: Mapping[str, Sequence[str]]
@@ -111,6 +124,9 @@ class PrometheusConfig:
     evaluation_interval_s: float | None = None
     config_dir: Path = DEFAULT_CONFIG_DIR
     data_dir: Path | None = None
+    work_dir: Path | None = None
+    port: int = 0
+    detach: bool = False
     binary: str = "prometheus"
     startup_timeout_s: float = STARTUP_TIMEOUT_S
     extra_args: Sequence[str] = field(default_factory=tuple)
@@ -120,6 +136,10 @@ class PrometheusConfig:
             raise ValueError("scrape_interval_s must be positive, e.g. 2.0 for a load test")
         if self.evaluation_interval_s is not None and not self.evaluation_interval_s > 0:
             raise ValueError("evaluation_interval_s must be positive or None (= scrape interval)")
+        if not 0 <= self.port <= 65535:
+            raise ValueError("port must be 0 (any free port) or a TCP port number")
+        if self.detach and self.work_dir is None:
+            raise ValueError("a detached server needs a work_dir that outlives this process")
         for job, job_targets in self.targets.items():
             if isinstance(job_targets, str):
                 raise TypeError(f"targets[{job!r}] must be a list of 'host:port', not a string")
@@ -217,197 +237,76 @@ def _write_atomically(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-class PrometheusServer:
-    """A Prometheus child process on a free loopback port, with a small query client.
+def write_targets(work_dir: Path, job: str, targets: Sequence[str]) -> None:
+    """Write ``work_dir/targets/<job>.json``; a running server rereads it within seconds."""
+    groups = [{"targets": list(targets), "labels": {}}] if targets else []
+    _write_atomically(work_dir / "targets" / f"{job}.json", json.dumps(groups, indent=2))
 
-    Use it as a context manager, or call :meth:`start` and :meth:`stop`.
+
+def process_exited(pid: int) -> bool:
+    """Whether process ``pid`` is gone (a child of this process that exited is reaped)."""
+    try:
+        reaped, _status = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:  # not our child: it belongs to init or another parent
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:  # alive, but someone else's
+            return False
+        return _is_zombie(pid)
+    return reaped == pid
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[:1] == ["Z"]
+
+
+def stop_process(pid: int, *, timeout_s: float = STOP_TIMEOUT_S) -> bool:
+    """Send SIGTERM to ``pid``, wait up to ``timeout_s``, then SIGKILL; True once it is gone."""
+    for signum, wait_s in ((signal.SIGTERM, timeout_s), (signal.SIGKILL, timeout_s)):
+        try:
+            os.kill(pid, signum)
+        except ProcessLookupError:
+            return True
+        deadline = time.monotonic() + wait_s
+        while not process_exited(pid):
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(POLL_INTERVAL_S)
+        else:
+            return True
+    return process_exited(pid)
+
+
+class PrometheusClient:
+    """Queries a running Prometheus over its HTTP API.
+
+    >>> PrometheusClient("http://127.0.0.1:9090").url
+    'http://127.0.0.1:9090'
     """
 
-    def __init__(self, config: PrometheusConfig) -> None:
-        self.config = config
-        self._process: subprocess.Popen[bytes] | None = None
-        self._log: IO[bytes] | None = None
-        self._work_dir: Path | None = None
-        self._data_dir: Path | None = None
-        self._port: int | None = None
+    def __init__(self, url: str) -> None:
+        self._url = url.rstrip("/")
         # Loopback only: ignore any proxy settings of the developer's environment.
         self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-    # -- lifecycle ---------------------------------------------------------------------------
-
-    @property
-    def port(self) -> int:
-        if self._port is None:
-            raise PrometheusError("Prometheus is not running: call start() first")
-        return self._port
 
     @property
     def url(self) -> str:
         """Base URL, e.g. ``http://127.0.0.1:41234``."""
-        return f"http://127.0.0.1:{self.port}"
+        return self._url
 
-    @property
-    def work_dir(self) -> Path:
-        """Directory holding the rendered prometheus.yml, rules/, targets/ and the log."""
-        if self._work_dir is None:
-            raise PrometheusError("Prometheus is not running: call start() first")
-        return self._work_dir
-
-    @property
-    def log_path(self) -> Path:
-        return self.work_dir / "prometheus.log"
-
-    def start(self) -> Self:
-        """Render the configuration, start the binary and wait until ``/-/ready`` answers."""
-        if self._process is not None:
-            raise PrometheusError("Prometheus is already running")
-        binary = shutil.which(self.config.binary)
-        if binary is None:
-            raise PrometheusStartError(
-                f"{self.config.binary!r} not found on PATH; install Debian's 'prometheus' package"
-            )
-        self._work_dir = Path(tempfile.mkdtemp(prefix="portal-prometheus-"))
+    def ready(self) -> bool:
+        """Whether ``/-/ready`` answers 200 now."""
         try:
-            self._render()
-            if self.config.data_dir is None:
-                self._data_dir = self._work_dir / "data"
-            else:
-                self._data_dir = self.config.data_dir
-            self._data_dir.mkdir(parents=True, exist_ok=True)
-            last_error: PrometheusStartError | None = None
-            for _ in range(PORT_ATTEMPTS):
-                try:
-                    self._spawn(binary, _free_loopback_port())
-                    self._wait_ready()
-                    return self
-                except PrometheusStartError as exc:
-                    last_error = exc
-                    in_use = "address already in use" in self._log_tail().lower()
-                    self._terminate()
-                    if not in_use:
-                        break
-            assert last_error is not None
-            raise last_error
-        except BaseException:
-            self.stop()
-            raise
-
-    def stop(self) -> None:
-        """Stop the server (SIGTERM, then SIGKILL) and remove temporary directories."""
-        self._terminate()
-        if self._work_dir is not None:
-            shutil.rmtree(self._work_dir, ignore_errors=True)
-            self._work_dir = None
-        self._data_dir = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    def _render(self) -> None:
-        work = self.work_dir
-        source = self.config.config_dir
-        template_path = source / "prometheus.yml"
-        try:
-            template = template_path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise PrometheusStartError(f"cannot read {template_path}: {exc}") from exc
-        jobs = _JOB_NAME.findall(template)
-        unknown = sorted(set(self.config.targets) - set(jobs))
-        if unknown:
-            raise ValueError(f"unknown scrape jobs {unknown}; {template_path} defines {jobs}")
-        rendered = render_config(
-            template,
-            scrape_interval_s=self.config.scrape_interval_s,
-            evaluation_interval_s=self.config.evaluation_interval_s,
-        )
-        (work / "prometheus.yml").write_text(rendered, encoding="utf-8")
-        if (source / "rules").is_dir():
-            shutil.copytree(source / "rules", work / "rules")
-        (work / "targets").mkdir()
-        for job in jobs:
-            self._write_targets(job, self.config.targets.get(job, ()))
-
-    def _write_targets(self, job: str, targets: Sequence[str]) -> None:
-        groups = [{"targets": list(targets), "labels": {}}] if targets else []
-        _write_atomically(self.work_dir / "targets" / f"{job}.json", json.dumps(groups, indent=2))
-
-    def _spawn(self, binary: str, port: int) -> None:
-        work = self.work_dir
-        assert self._data_dir is not None
-        args = [
-            binary,
-            f"--config.file={work / 'prometheus.yml'}",
-            f"--storage.tsdb.path={self._data_dir}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            *self.config.extra_args,
-        ]
-        self._log = (work / "prometheus.log").open("wb")
-        self._port = port
-        self._process = subprocess.Popen(
-            args, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT, cwd=work
-        )
-
-    def _wait_ready(self) -> None:
-        deadline = time.monotonic() + self.config.startup_timeout_s
-        while True:
-            assert self._process is not None
-            if self._process.poll() is not None:
-                raise PrometheusStartError(
-                    f"prometheus exited with status {self._process.returncode}:\n{self._log_tail()}"
-                )
-            try:
-                with self._opener.open(f"{self.url}/-/ready", timeout=1.0) as response:
-                    if response.status == 200:
-                        return
-            except (urllib.error.URLError, OSError):
-                pass
-            if time.monotonic() >= deadline:
-                raise PrometheusStartError(
-                    f"prometheus not ready after {self.config.startup_timeout_s} s:\n"
-                    f"{self._log_tail()}"
-                )
-            time.sleep(POLL_INTERVAL_S)
-
-    def _terminate(self) -> None:
-        process, self._process = self._process, None
-        if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=STOP_TIMEOUT_S)
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-        self._port = None
-
-    def _log_tail(self) -> str:
-        if self._work_dir is None:
-            return ""
-        try:
-            text = (self._work_dir / "prometheus.log").read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return ""
-        return text[-LOG_TAIL_CHARS:]
-
-    # -- targets -----------------------------------------------------------------------------
-
-    def set_targets(self, job: str, targets: Sequence[str]) -> None:
-        """Replace the targets of ``job`` while the server runs (file-based discovery)."""
-        if not (self.work_dir / "targets" / f"{job}.json").exists():
-            raise ValueError(f"unknown scrape job {job!r}")
-        self._write_targets(job, targets)
-
-    # -- HTTP API ----------------------------------------------------------------------------
+            with self._opener.open(f"{self.url}/-/ready", timeout=1.0) as response:
+                return bool(response.status == 200)
+        except (urllib.error.URLError, OSError):
+            return False
 
     def api_get(self, path: str, params: Mapping[str, str] | None = None) -> Any:
         """GET ``/api/v1/<path>`` and return the ``data`` member of a successful answer."""
@@ -492,9 +391,9 @@ class PrometheusServer:
                 raise PrometheusTimeoutError(f"{what} did not hold within {timeout_s} s")
             time.sleep(POLL_INTERVAL_S)
 
-    def wait_for_targets_up(self, *, timeout_s: float, jobs: Sequence[str] | None = None) -> None:
-        """Wait until every active target (of ``jobs``, if given) was scraped successfully."""
-        wanted = set(self.config.targets) if jobs is None else set(jobs)
+    def wait_for_targets_up(self, *, timeout_s: float, jobs: Sequence[str]) -> None:
+        """Wait until every active target of ``jobs`` was scraped successfully."""
+        wanted = set(jobs)
 
         def all_up() -> bool:
             states = [t for t in self.targets() if t.job in wanted]
@@ -518,3 +417,254 @@ class PrometheusServer:
 
         self.wait_until(has_data, timeout_s=timeout_s, what=f"data for {expr!r}")
         return found
+
+
+class PrometheusServer(PrometheusClient):
+    """A Prometheus child process on a loopback port, with the query client.
+
+    Use it as a context manager, or call :meth:`start` and :meth:`stop`.
+    """
+
+    def __init__(self, config: PrometheusConfig) -> None:
+        super().__init__("")
+        self.config = config
+        self._process: subprocess.Popen[bytes] | None = None
+        self._pid: int | None = None  # a detached server (posix_spawn'ed, own session)
+        self._log: IO[bytes] | None = None
+        self._work_dir: Path | None = None
+        self._data_dir: Path | None = None
+        self._port: int | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        if self._port is None:
+            raise PrometheusError("Prometheus is not running: call start() first")
+        return self._port
+
+    @property
+    def url(self) -> str:
+        """Base URL, e.g. ``http://127.0.0.1:41234``."""
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        if self._process is not None:
+            return self._process.pid
+        if self._pid is None:
+            raise PrometheusError("Prometheus is not running: call start() first")
+        return self._pid
+
+    @property
+    def work_dir(self) -> Path:
+        """Directory holding the rendered prometheus.yml, rules/, targets/ and the log."""
+        if self._work_dir is None:
+            raise PrometheusError("Prometheus is not running: call start() first")
+        return self._work_dir
+
+    @property
+    def data_dir(self) -> Path:
+        if self._data_dir is None:
+            raise PrometheusError("Prometheus is not running: call start() first")
+        return self._data_dir
+
+    @property
+    def log_path(self) -> Path:
+        return self.work_dir / "prometheus.log"
+
+    def start(self) -> Self:
+        """Render the configuration, start the binary and wait until ``/-/ready`` answers."""
+        if self._process is not None or self._pid is not None:
+            raise PrometheusError("Prometheus is already running")
+        binary = shutil.which(self.config.binary)
+        if binary is None:
+            raise PrometheusStartError(
+                f"{self.config.binary!r} not found on PATH; install Debian's 'prometheus' package"
+            )
+        if self.config.work_dir is None:
+            self._work_dir = Path(tempfile.mkdtemp(prefix="portal-prometheus-"))
+        else:
+            self._work_dir = self.config.work_dir
+            self._work_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self._render()
+            if self.config.data_dir is None:
+                self._data_dir = self._work_dir / "data"
+            else:
+                self._data_dir = self.config.data_dir
+            self._data_dir.mkdir(parents=True, exist_ok=True)
+            last_error: PrometheusStartError | None = None
+            attempts = 1 if self.config.port else PORT_ATTEMPTS
+            for _ in range(attempts):
+                try:
+                    self._spawn(binary, self.config.port or _free_loopback_port())
+                    self._wait_ready()
+                    return self
+                except PrometheusStartError as exc:
+                    last_error = exc
+                    in_use = "address already in use" in self._log_tail().lower()
+                    self._terminate()
+                    if not in_use:
+                        break
+            assert last_error is not None
+            raise last_error
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        """Stop the server (SIGTERM, then SIGKILL) and remove temporary directories."""
+        self._terminate()
+        if self._work_dir is not None and self.config.work_dir is None:
+            shutil.rmtree(self._work_dir, ignore_errors=True)
+        self._work_dir = None
+        self._data_dir = None
+
+    def detach(self) -> int:
+        """Leave a ``detach=True`` server running after this object and this process; its pid.
+
+        The server keeps its port, work and data directories; stop it with
+        :func:`stop_process`.
+        """
+        if self._pid is None:
+            raise PrometheusError("only a running server started with detach=True can detach")
+        pid, self._pid = self._pid, None
+        self._port = None
+        self._work_dir = None
+        self._data_dir = None
+        return pid
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def _render(self) -> None:
+        work = self.work_dir
+        source = self.config.config_dir
+        template_path = source / "prometheus.yml"
+        try:
+            template = template_path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise PrometheusStartError(f"cannot read {template_path}: {exc}") from exc
+        jobs = _JOB_NAME.findall(template)
+        unknown = sorted(set(self.config.targets) - set(jobs))
+        if unknown:
+            raise ValueError(f"unknown scrape jobs {unknown}; {template_path} defines {jobs}")
+        rendered = render_config(
+            template,
+            scrape_interval_s=self.config.scrape_interval_s,
+            evaluation_interval_s=self.config.evaluation_interval_s,
+        )
+        (work / "prometheus.yml").write_text(rendered, encoding="utf-8")
+        if (source / "rules").is_dir():
+            shutil.rmtree(work / "rules", ignore_errors=True)
+            shutil.copytree(source / "rules", work / "rules")
+        (work / "targets").mkdir(exist_ok=True)
+        for job in jobs:
+            self._write_targets(job, self.config.targets.get(job, ()))
+
+    def _write_targets(self, job: str, targets: Sequence[str]) -> None:
+        write_targets(self.work_dir, job, targets)
+
+    def _spawn(self, binary: str, port: int) -> None:
+        work = self.work_dir
+        assert self._data_dir is not None
+        args = [
+            binary,
+            f"--config.file={work / 'prometheus.yml'}",
+            f"--storage.tsdb.path={self._data_dir}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            *self.config.extra_args,
+        ]
+        self._port = port
+        if self.config.detach:
+            # posix_spawn, not Popen: no Popen object is left to warn that its child outlives
+            # it, and the server's own session keeps it out of this terminal's signals.
+            self._pid = os.posix_spawn(
+                binary,
+                args,
+                dict(os.environ),
+                file_actions=[
+                    (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+                    (os.POSIX_SPAWN_OPEN, 1, str(self.log_path), _LOG_FLAGS, 0o644),
+                    (os.POSIX_SPAWN_DUP2, 1, 2),
+                ],
+                setsid=True,
+            )
+            return
+        self._log = self.log_path.open("wb")
+        self._process = subprocess.Popen(
+            args, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT, cwd=work
+        )
+
+    def _exit_status(self) -> str | None:
+        """None while the server runs, else how it ended."""
+        if self._process is not None:
+            code = self._process.poll()
+            return None if code is None else f"status {code}"
+        if self._pid is not None and process_exited(self._pid):
+            return "an error"
+        return None
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + self.config.startup_timeout_s
+        while True:
+            ended = self._exit_status()
+            if ended is not None:
+                raise PrometheusStartError(f"prometheus exited with {ended}:\n{self._log_tail()}")
+            if self.ready():
+                return
+            if time.monotonic() >= deadline:
+                raise PrometheusStartError(
+                    f"prometheus not ready after {self.config.startup_timeout_s} s:\n"
+                    f"{self._log_tail()}"
+                )
+            time.sleep(POLL_INTERVAL_S)
+
+    def _terminate(self) -> None:
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=STOP_TIMEOUT_S)
+        pid, self._pid = self._pid, None
+        if pid is not None:
+            stop_process(pid)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+        self._port = None
+
+    def _log_tail(self) -> str:
+        if self._work_dir is None:
+            return ""
+        try:
+            text = (self._work_dir / "prometheus.log").read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return ""
+        return text[-LOG_TAIL_CHARS:]
+
+    # -- targets -----------------------------------------------------------------------------
+
+    def set_targets(self, job: str, targets: Sequence[str]) -> None:
+        """Replace the targets of ``job`` while the server runs (file-based discovery)."""
+        if not (self.work_dir / "targets" / f"{job}.json").exists():
+            raise ValueError(f"unknown scrape job {job!r}")
+        self._write_targets(job, targets)
+
+    def wait_for_targets_up(self, *, timeout_s: float, jobs: Sequence[str] | None = None) -> None:
+        """Wait until every active target (of ``jobs``, default: the configured ones) is up."""
+        super().wait_for_targets_up(
+            timeout_s=timeout_s, jobs=list(self.config.targets) if jobs is None else jobs
+        )

@@ -49,6 +49,12 @@ COUNT_TOLERANCE = 0.01
 OPEN_POOL_SIZE = 1000  # scenarios.open_model's default pool of concurrent visits per executor
 # Routes of the mock that the load generator does not send (operations, not load).
 _OPS_ROUTES = ("/metrics", "/healthz", "/readyz", "/admin/faults", "/admin/ledger", "/openapi.json")
+# `--prometheus`: scrape every second while a run is short enough that each point counts (a
+# 20 s run still gets 20 of them), at the committed prometheus.yml's 2 s beyond.
+PROMETHEUS_SHORT_RUN_S = 300.0
+# Scrape intervals the master keeps /metrics up for after the run, until Prometheus has read
+# the final values (--metrics-linger); and the harness waits for the mock's last scrape.
+FINAL_SCRAPES = 3
 
 
 class _Interrupted:
@@ -163,6 +169,7 @@ def run_campaign(campaign: Campaign, *, tty: bool | None = None, out: Any = None
     previous = {s: signal.signal(s, interrupted) for s in (signal.SIGINT, signal.SIGTERM)}
     children: list[Child] = []
     mock: Child | None = None
+    prometheus: Any = None
     mock_count: float | None = None
     progress = Progress(
         duration_s=campaign.duration_s, tty=out.isatty() if tty is None else tty, out=out
@@ -176,7 +183,12 @@ def run_campaign(campaign: Campaign, *, tty: bool | None = None, out: Any = None
             children.append(mock)
         metrics_port = campaign.metrics_port or free_port()
         master_port = free_port()
-        env = child_environment({"PORTAL_SEED": str(campaign.seed)})
+        extra_env = {"PORTAL_SEED": str(campaign.seed)}
+        if campaign.prometheus:
+            prometheus = _start_prometheus(campaign, run_dir, host, metrics_port, out)
+            linger_s = FINAL_SCRAPES * prometheus.config.scrape_interval_s + 2.0
+            extra_env["PORTAL_METRICS_LINGER"] = f"{linger_s:g}"
+        env = child_environment(extra_env)
         master = Child(
             "locust-master",
             locust_argv(master_options(campaign, host, run_dir, master_port, metrics_port)),
@@ -199,18 +211,15 @@ def run_campaign(campaign: Campaign, *, tty: bool | None = None, out: Any = None
             children.append(
                 Child(f"locust-worker-{i}", argv, run_dir / "logs" / f"locust-worker-{i}.log", env)
             )
-        prometheus = (
-            _start_prometheus(campaign, run_dir, host, metrics_port)
-            if campaign.prometheus
-            else None
-        )
         _watch(campaign, master, metrics_port, progress, interrupted)
         if mock is not None:
             mock_count = _mock_request_count(host)
-        if prometheus is not None:
-            prometheus.stop()
+        if prometheus is not None and mock is not None:
+            _wait_for_final_scrape(prometheus, time.time(), out)
     finally:
         progress.close()
+        if prometheus is not None:
+            prometheus.stop()
         for child in reversed(children):
             child.stop()
         for s, handler in previous.items():
@@ -238,7 +247,9 @@ def _watch(
     progress: Progress,
     interrupted: _Interrupted,
 ) -> None:
-    url = f"http://127.0.0.1:{metrics_port}/metrics"
+    # Any path serves the metrics, but only "/metrics" counts as a scrape towards the master's
+    # --metrics-linger: the live view must not stand in for Prometheus's final scrape.
+    url = f"http://127.0.0.1:{metrics_port}/live"
     started = time.monotonic()
     prev: livestats.Sample | None = None
     stop_sent = False
@@ -261,24 +272,49 @@ def _watch(
         raise ProcessFailed(f"the Locust master exited with {code}:\n{master.tail()}")
 
 
-def _start_prometheus(campaign: Campaign, run_dir: Path, host: str, metrics_port: int) -> Any:
+def _start_prometheus(
+    campaign: Campaign, run_dir: Path, host: str, metrics_port: int, out: Any
+) -> Any:
+    """Start Prometheus before the load, its configuration and TSDB kept in the run folder."""
     from urllib.parse import urlsplit
 
-    from .prometheus_server import PrometheusConfig, PrometheusServer
+    from .prometheus_server import PrometheusConfig, PrometheusError, PrometheusServer
 
     mock_target = urlsplit(host).netloc if campaign.embedded else None
+    work_dir = run_dir / "prometheus"
     server = PrometheusServer(
         PrometheusConfig(
-            data_dir=run_dir / "prometheus",
+            work_dir=work_dir,
+            data_dir=work_dir / "data",
+            scrape_interval_s=1.0 if campaign.duration_s <= PROMETHEUS_SHORT_RUN_S else 2.0,
             targets={
                 "mock_portal": [mock_target] if mock_target else [],
                 "loadgen": [f"127.0.0.1:{metrics_port}"],
             },
         )
     )
-    server.start()
-    print(f"portal-load: Prometheus at {server.url} (data in {run_dir / 'prometheus'})", flush=True)
+    try:
+        server.start()
+    except PrometheusError as exc:
+        raise ProcessFailed(f"Prometheus did not start: {exc}") from exc
+    print(f"portal-load: Prometheus at {server.url} (kept in {work_dir})", file=out, flush=True)
     return server
+
+
+def _wait_for_final_scrape(prometheus: Any, since_s: float, out: Any) -> None:
+    """Wait until Prometheus has scraped the mock once after the load stopped."""
+    from .prometheus_server import PrometheusError
+
+    expr = 'min(timestamp(up{job="mock_portal"} == 1))'
+    timeout_s = FINAL_SCRAPES * prometheus.config.scrape_interval_s + 2.0
+    try:
+        prometheus.wait_until(
+            lambda: any(s.value >= since_s for s in prometheus.query(expr)),
+            timeout_s=timeout_s,
+            what="a scrape of the mock after the run",
+        )
+    except PrometheusError as exc:
+        print(f"portal-load: Prometheus may lack the final values: {exc}", file=out, flush=True)
 
 
 def _cross_check(
