@@ -95,6 +95,8 @@ if os.environ.get("PORTAL_BENCH_LOCUSTFILE") == "1":
             if params:
                 url = f"{url}?{urlencode(params)}"
             kwargs.setdefault("allow_redirects", False)
+            # FastHttpSession has only session-wide timeouts; the mock answers in time here
+            kwargs.pop("timeout", None)
             return super().request(method, url, data=data, headers=sent, **kwargs)
 
         def report(

@@ -47,19 +47,30 @@ if TYPE_CHECKING:
 
     from locust.event import EventHook
 
-__all__ = ["CORRECTED_SUFFIX", "HTTPStatusError", "PortalResponse", "PortalSession", "PortalUser"]
+__all__ = [
+    "CORRECTED_SUFFIX",
+    "HTTPStatusError",
+    "PortalResponse",
+    "PortalSession",
+    "PortalUser",
+    "RequestTimeout",
+]
 
 CORRECTED_SUFFIX = "+CO"
 """Suffix of the request type of the twin event that an open-model journey fires for each
 request, with the journey's start lag added: latency corrected for coordinated omission."""
 
+
 # What the transport may raise; each becomes a failed response (status 0), never an exception
 # in the user's task.
+class RequestTimeout(TimeoutError):
+    """A request took longer than its ``timeout=``; the connection it used is closed."""
+
+
 TRANSPORT_ERRORS = (
     ConnectionError,
-    socket.error,
+    socket.error,  # includes socket timeouts and RequestTimeout
     SSLError,
-    gevent.Timeout,
     HTTPParseError,
     HTTPConnectionClosed,
 )
@@ -151,6 +162,10 @@ class _PooledClient(HTTPClient):
                 if retries:
                     retries -= 1
                     continue
+                raise
+            except BaseException:
+                # a timeout or a kill while sending: the connection is in an unknown state
+                pool.release_socket(sock)
                 raise
             try:
                 return HTTPSocketPoolResponse(
@@ -376,12 +391,15 @@ class PortalSession:
         catch_response: bool = False,
         allow_redirects: bool = False,
         context: dict[str, Any] | None = None,
+        timeout: float | None = None,
     ) -> PortalResponse:
         """Send one request, report it to Locust, and return the response.
 
         ``json`` is sent with orjson; a mapping in ``data`` is form-encoded; ``str``/``bytes``
         ``data`` is sent as is. A status of 400 or more, or a transport error, is reported as a
-        failure unless ``catch_response=True`` and the block says otherwise.
+        failure unless ``catch_response=True`` and the block says otherwise. ``timeout`` bounds
+        this request (connect, send, whole response) in seconds, on top of the session's socket
+        timeouts; when it expires the response has status 0 and a :class:`RequestTimeout`.
         """
         fields = self._fields
         if json is not None:
@@ -405,7 +423,7 @@ class PortalSession:
 
         start_time = time.time()
         start = time.perf_counter()
-        resp = self._send(method, url, fields, body)
+        resp = self._send(method, url, fields, body, timeout)
         redirects = 0
         while allow_redirects and resp.status_code in _REDIRECT_CODES and redirects < MAX_REDIRECTS:
             location = resp.header("Location")
@@ -414,7 +432,7 @@ class PortalSession:
             redirects += 1
             if resp.status_code in (301, 302, 303):
                 method, fields, body = "GET", self._fields, b""
-            resp = self._send(method, location, fields, body)
+            resp = self._send(method, location, fields, body, timeout)
         response_time_ms = (time.perf_counter() - start) * 1000.0
 
         if context is None:
@@ -501,7 +519,9 @@ class PortalSession:
         return self.request("DELETE", url, **kwargs)
 
     # -- transport ------------------------------------------------------------------------
-    def _send(self, method: str, url: str, fields: str, body: bytes) -> PortalResponse:
+    def _send(
+        self, method: str, url: str, fields: str, body: bytes, timeout: float | None
+    ) -> PortalResponse:
         if url.startswith("/"):
             client = self._base_client
             target = self._base_path + url
@@ -512,8 +532,14 @@ class PortalSession:
             target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
             full_url = url
         try:
-            raw = client.send(method, target, fields, body)
-            content = raw.read()
+            if timeout is None:
+                raw = client.send(method, target, fields, body)
+                content = raw.read()
+            else:
+                # the response closes its connection when interrupted before its end
+                with gevent.Timeout(timeout, RequestTimeout(f"no response within {timeout} s")):
+                    raw = client.send(method, target, fields, body)
+                    content = raw.read()
         except TRANSPORT_ERRORS as error:
             return PortalResponse(0, b"", {}, full_url, error)
         return PortalResponse(raw.status_code, content, raw.info(), full_url, None)

@@ -39,6 +39,7 @@ class Settings:
                 think_scale=options.think_scale,
                 poll_interval_s=options.poll_interval,
                 poll_timeout_s=options.poll_timeout,
+                payment_timeout_s=options.payment_timeout,
             ),
             citizen_stride=options.citizen_stride,
             citizen_offset=options.citizen_offset,
@@ -89,6 +90,13 @@ def _add_arguments(parser: Any) -> None:
         default=_DEFAULT_PACING.poll_timeout_s,
         env_var="PORTAL_POLL_TIMEOUT",
         help="seconds a journey waits for a decision or a settlement before failing",
+    )
+    group.add_argument(
+        "--payment-timeout",
+        type=float,
+        default=_DEFAULT_PACING.payment_timeout_s,
+        env_var="PORTAL_PAYMENT_TIMEOUT",
+        help="seconds a payment request may take before it is retried with the same key",
     )
     group.add_argument(
         "--citizen-stride",

@@ -42,13 +42,14 @@ class Pacing:
     journey_think_s: float = Assumptions().journey_think_s
     poll_interval_s: float = Assumptions().poll_interval_s
     poll_timeout_s: float = 60.0
+    payment_timeout_s: float = 15.0  # patience of the payment page before it retries
 
     def __post_init__(self) -> None:
         for name in ("think_scale", "step_think_s", "journey_think_s", "poll_interval_s"):
             if getattr(self, name) < 0:
                 raise ValueError(f"Pacing.{name} must be >= 0")
-        if self.poll_timeout_s <= 0:
-            raise ValueError("Pacing.poll_timeout_s must be > 0")
+        if self.poll_timeout_s <= 0 or self.payment_timeout_s <= 0:
+            raise ValueError("Pacing.poll_timeout_s and payment_timeout_s must be > 0")
 
 
 @dataclass(slots=True)

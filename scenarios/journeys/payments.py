@@ -35,7 +35,9 @@ def _retryable(status_code: int) -> bool:
     return status_code == 0 or status_code >= 500
 
 
-def _pay_once(j: Journey, body: dict[str, Any], key: str, attempt: int) -> tuple[int, Any, float]:
+def _pay_once(
+    j: Journey, body: dict[str, Any], key: str, attempt: int, timeout: float
+) -> tuple[int, Any, float]:
     """One POST /api/v1/payments: ``(status, parsed body, retry pause)``."""
     with j.client.post(
         "/api/v1/payments",
@@ -43,6 +45,7 @@ def _pay_once(j: Journey, body: dict[str, Any], key: str, attempt: int) -> tuple
         headers={"Idempotency-Key": key},
         name="/api/v1/payments" if attempt == 0 else "/api/v1/payments [retry]",
         catch_response=True,
+        timeout=timeout,
     ) as resp:
         status = resp.status_code
         parsed = None
@@ -97,7 +100,7 @@ def pay(ctx: JourneyContext) -> bool:
         for attempt in range(MAX_PAY_ATTEMPTS):
             if attempt:
                 j.step("retry")
-            status, payment, pause = _pay_once(j, body, key, attempt)
+            status, payment, pause = _pay_once(j, body, key, attempt, ctx.pacing.payment_timeout_s)
             if not _retryable(status):
                 break
             gevent.sleep(pause)

@@ -10,6 +10,7 @@ import json
 import socket
 import sys
 
+import gevent
 import locust  # noqa: F401  (monkey-patches first, as the locust command does)
 from gevent.pywsgi import WSGIServer
 from locust.event import EventHook
@@ -40,6 +41,8 @@ def app(environ, start_response):
     if path == "/missing":
         start_response("404 Not Found", [("Content-Type", "application/json")])
         return [b'{"type": "https://portal.example/problems/not-found"}']
+    if path == "/slow":
+        gevent.sleep(1.0)
     if path == "/boom":
         start_response("503 Service Unavailable", [("Retry-After", "1")])
         return [b"busy"]
@@ -93,6 +96,11 @@ def main() -> None:
     s.start_lag_ms = 5.0
     s.get("/json", name="/lagged")
     s.start_lag_ms = None
+
+    r = s.get("/slow", timeout=0.2)
+    out["timeout"] = [r.status_code, type(r.error).__name__]
+    r = s.get("/json")  # the pool of one connection is usable again
+    out["after_timeout"] = r.status_code
 
     closed = socket.socket()
     closed.bind(("127.0.0.1", 0))

@@ -53,6 +53,8 @@ def test_every_request_fires_one_standard_event(probe: dict) -> None:
         "/boom",
         "/grouped/[id]",
         "/lagged",
+        "/slow",
+        "/json",
         "/x",
     ]
     assert http[0]["length"] == len(b'{"a": 1}')
@@ -73,8 +75,11 @@ def test_bodies_headers_and_token_reach_the_server(probe: dict) -> None:
 
 
 def test_keep_alive_reuses_one_connection(probe: dict) -> None:
-    peers = {r["peer"] for r in probe["received"]}
-    assert len(peers) == 1
+    paths = [r["path"] for r in probe["received"]]
+    before, after = paths.index("/slow"), paths.index("/slow") + 1
+    assert len({r["peer"] for r in probe["received"][: before + 1]}) == 1
+    # the timed-out request's connection was closed: the next request opened a new one
+    assert probe["received"][after]["peer"] != probe["received"][before]["peer"]
 
 
 def test_redirects_are_returned_unless_asked_to_follow(probe: dict) -> None:
@@ -96,6 +101,14 @@ def test_transport_errors_become_failed_responses(probe: dict) -> None:
     assert probe["refused"] == [0, "ConnectionRefusedError"]
     failed = [e for e in probe["events"] if e["name"] == "/x"]
     assert failed[0]["exception"].startswith("ConnectionRefusedError")
+
+
+def test_a_request_timeout_fails_the_request_and_frees_its_connection(probe: dict) -> None:
+    assert probe["timeout"] == [0, "RequestTimeout"]
+    assert probe["after_timeout"] == 200
+    slow = [e for e in probe["events"] if e["name"] == "/slow"]
+    assert slow[0]["exception"].startswith("RequestTimeout")
+    assert 200 <= slow[0]["time_ms"] < 1000
 
 
 def test_start_lag_adds_a_corrected_twin(probe: dict) -> None:

@@ -198,15 +198,20 @@ def test_tokens_are_refreshed_before_they_expire(tmp_path: Path) -> None:
 
 
 def test_payments_are_retried_with_their_key_and_never_paid_twice(tmp_path: Path) -> None:
-    # 40 % of payment requests answer 503 (before the portal processes them)
+    # Payment requests wait 0-1 s before the portal handles them, against a client that gives
+    # up after 0.5 s, and 30 % of the rest answer 503: about two attempts in three fail and are
+    # retried. (The mock drops a request whose client left, so the replay of a processed
+    # payment is checked against a scripted server in test_payment_retries.py.)
     config = MOCK_CONFIG + (
-        '[faults.routes."/api/v1/payments"]\nerror = { status = 503, rate = 0.4 }\n'
+        '[faults.routes."/api/v1/payments"]\n'
+        'latency = { kind = "uniform", min_ms = 0, max_ms = 1000 }\n'
+        "error = { status = 503, rate = 0.3 }\n"
     )
     admin = "admin-token-for-this-test-0123"
     with serve_mock(tmp_path / "mock", config, "--admin-token", admin) as url:
         stats, _ = run_locust(
             url, tmp_path, "CitizenUser", "-u", "12", "-r", "12", "-t", "8s",
-            "--exit-code-on-error", "0",
+            "--exit-code-on-error", "0", "--payment-timeout", "0.5",
         )  # fmt: skip
         ledger_request = urllib.request.Request(  # noqa: S310 (the mock's loopback URL)
             f"{url}/admin/ledger", headers={"Authorization": f"Bearer {admin}"}
@@ -221,7 +226,9 @@ def test_payments_are_retried_with_their_key_and_never_paid_twice(tmp_path: Path
     }
     assert ("POST", "/api/v1/payments") in failed
     assert count(stats, "FUNNEL", "pay/3 retry") > 0
-    assert count(stats, "POST", "/api/v1/payments [retry]") == count(stats, "FUNNEL", "pay/3 retry")
+    retries = count(stats, "POST", "/api/v1/payments [retry]")
+    # every retry step sent its request; at most one per user was in flight at the end
+    assert retries <= count(stats, "FUNNEL", "pay/3 retry") <= retries + 12
     assert count(stats, "FUNNEL", "pay/4 paid") > 0
     # a journey fails only when all of its attempts did: 0.4 ** 4 of them, give or take
     assert stats[("JOURNEY", "pay")].failures < count(stats, "FUNNEL", "pay/4 paid")
