@@ -89,8 +89,8 @@ def _http_exception_response(exc: web.HTTPException) -> web.Response:
 def _make_middleware(portal: Portal) -> Middleware:
     metrics = portal.metrics
     engine = portal.faults
-    in_flight_add = metrics.in_flight_add
     in_flight = 0
+    in_flight_add = metrics.watch_in_flight(lambda: in_flight)
 
     async def answer(request: web.Request, handler: Handler) -> web.StreamResponse:
         try:

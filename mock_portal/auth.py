@@ -393,7 +393,7 @@ async def revoke(request: web.Request) -> web.Response:
 async def me(request: web.Request) -> web.Response:
     portal = request.app[PORTAL]
     n = portal.authenticate(request)
-    return json_response(citizens.profile(n))
+    return web.Response(body=citizens.profile_json(n), content_type="application/json")
 
 
 def setup(app: web.Application) -> None:

@@ -33,6 +33,10 @@ def _adder(child: Counter | Gauge) -> Callable[[float], None]:
     return inc if callable(inc) else child.inc
 
 
+def _ignore(amount: float) -> None:
+    return None
+
+
 class _Buckets:
     """``Histogram.observe`` of one child: the same values incremented (sum, then the first
     bucket whose bound is >= the amount), found by bisection instead of a linear scan."""
@@ -148,7 +152,16 @@ class PortalMetrics:
         )
         self._req_children: dict[tuple[str, str, int], Callable[[float], None]] = {}
         self._dur_children: dict[tuple[str, str], _Buckets] = {}
-        self.in_flight_add = _adder(self.in_flight)
+
+    def watch_in_flight(self, read: Callable[[], float]) -> Callable[[float], None]:
+        """How the middleware reports requests in flight. One process: the gauge reads the
+        middleware's own counter at scrape time, so the request path pays nothing.
+        Multiprocess mode: a callback cannot cross processes, so each request adds to the
+        shared value; the returned function is what the middleware calls with +1 and -1."""
+        if multiprocess_dir() is None:
+            self.in_flight.set_function(read)
+            return _ignore
+        return _adder(self.in_flight)
 
     def observe(self, route: str, method: str, status: int, duration_s: float) -> None:
         """Count one answered request and observe its duration (the middleware's hot path)."""

@@ -32,6 +32,8 @@ SETTLE_EVERY_S = 0.1
 FAULTS_SETTING = "faults"
 
 _BEARER = "Bearer "
+# Bounds the verified-token cache: one entry per live session (~0.5 KB), at peak concurrency.
+VERIFIED_TOKENS_MAX = 200_000
 
 
 class Portal:
@@ -46,6 +48,9 @@ class Portal:
         self.signer = Signer(config.secret)
         self.faults = FaultEngine(config.faults, metrics)
         self.revoked: dict[str, float] = {}  # jti or session id -> expiry
+        # Tokens whose signature was checked: (citizen, expiry, jti, sid). Expiry and
+        # revocation are still checked on every request; only the HMAC and JSON are saved.
+        self._verified: dict[str, tuple[int, float, str, str]] = {}
         self._revocation_cursor = 0
         self.ready = False
         self.draining = False
@@ -66,19 +71,31 @@ class Portal:
         header = request.headers.get("Authorization")
         if header is None or not header.startswith(_BEARER):
             raise _unauthorized("a bearer access token is required", "invalid_request")
-        claims = self.signer.verify_jwt(header[len(_BEARER) :].strip())
-        if claims is None or claims.get("typ") != "access":
-            raise _unauthorized("the access token is malformed or its signature is invalid")
-        exp = claims.get("exp")
-        if not isinstance(exp, int | float) or exp <= time.time():
+        token = header[len(_BEARER) :].strip()
+        verified = self._verified.get(token)
+        if verified is None:
+            verified = self._verify(token)
+        cid, exp, jti, sid = verified
+        if exp <= time.time():
             raise _unauthorized("the access token has expired")
         revoked = self.revoked
-        if revoked and (claims.get("jti") in revoked or claims.get("sid") in revoked):
+        if revoked and (jti in revoked or sid in revoked):
             raise _unauthorized("the access token has been revoked")
-        cid = claims.get("cid")
-        if not isinstance(cid, int):
-            raise _unauthorized("the access token names no citizen")
         return cid
+
+    def _verify(self, token: str) -> tuple[int, float, str, str]:
+        """Check a token's signature and shape once; later requests with it hit the cache."""
+        claims = self.signer.verify_jwt(token)
+        if claims is None or claims.get("typ") != "access":
+            raise _unauthorized("the access token is malformed or its signature is invalid")
+        exp, cid = claims.get("exp"), claims.get("cid")
+        if not isinstance(exp, int | float) or not isinstance(cid, int):
+            raise _unauthorized("the access token lacks its expiry or its citizen")
+        verified = (cid, float(exp), str(claims.get("jti")), str(claims.get("sid")))
+        if len(self._verified) >= VERIFIED_TOKENS_MAX:
+            self._verified.clear()  # cheap and rare: the cache refills from live traffic
+        self._verified[token] = verified
+        return verified
 
     def note_revocations(self, rows: list[tuple[int, str, float]]) -> None:
         for rowid, jti, expires_at in rows:
