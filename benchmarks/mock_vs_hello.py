@@ -131,6 +131,12 @@ def _drain(proc: subprocess.Popen[str], name: str) -> None:
             print(f"[{name}] {line.rstrip()}", file=sys.stderr, flush=True)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (fields 14 and 15 of /proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_mib(pid: int) -> float:
     """Resident set size of a process, in MiB (VmRSS of /proc)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -258,6 +264,11 @@ class WrkResult:
     classes: dict[str, int] = field(default_factory=dict)
     problems: dict[str, int] = field(default_factory=dict)
     last_citizen: int = 0
+    server_cpu_s: float = 0.0  # user + system CPU the server spent during the run
+
+    @property
+    def cpu_us_per_request(self) -> float:
+        return 1e6 * self.server_cpu_s / self.requests if self.requests else 0.0
 
     @property
     def non_2xx(self) -> int:
@@ -355,12 +366,17 @@ class Bench:
         self.data_file.write_text(
             re.sub(r"first_citizen = \d+", f"first_citizen = {self.next_citizen}", data)
         )
+        cpu0 = cpu_seconds(mock.pid)
         result = run_wrk(label, mock.url, duration_s, self.args.connections, MIX_SCRIPT, env)
+        result.server_cpu_s = cpu_seconds(mock.pid) - cpu0
         self.next_citizen = max(self.next_citizen, result.last_citizen + 1)
         return result
 
     def hello(self, hello: Server, duration_s: int, label: str) -> WrkResult:
-        return run_wrk(label, hello.url + "/", duration_s, self.args.connections)
+        cpu0 = cpu_seconds(hello.pid)
+        result = run_wrk(label, hello.url + "/", duration_s, self.args.connections)
+        result.server_cpu_s = cpu_seconds(hello.pid) - cpu0
+        return result
 
 
 def _line(r: WrkResult) -> str:
@@ -368,7 +384,7 @@ def _line(r: WrkResult) -> str:
     return (
         f"  {r.label:<14} {r.rps:>9,.0f} req/s  p50 {r.p50_ms:6.2f} ms  p99 {r.p99_ms:7.2f} ms  "
         f"{r.requests:>9,} requests  non-2xx {r.non_2xx} ({share:.3%})  "
-        f"socket errors {r.socket_errors}"
+        f"socket errors {r.socket_errors}  server CPU {r.cpu_us_per_request:.0f} us/request"
     )
 
 
@@ -426,7 +442,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             sent[k] = sent.get(k, 0) + v
         for k, v in r.problems.items():
             problems[k] = problems.get(k, 0) + v
+    mock_cpu_us = 1e6 * sum(r.server_cpu_s for r in mocks) / max(1, requests)
+    hello_cpu_us = (
+        1e6 * sum(r.server_cpu_s for r in hellos) / max(1, sum(r.requests for r in hellos))
+    )
     report.update(
+        mock_cpu_us_per_request=mock_cpu_us,
+        hello_cpu_us_per_request=hello_cpu_us,
+        cpu_ratio=hello_cpu_us / mock_cpu_us if mock_cpu_us else 0.0,
         mock_rps=mock_rps,
         hello_rps=hello_rps,
         ratio=mock_rps / hello_rps,
@@ -473,6 +496,11 @@ def print_summary(report: dict[str, Any], args: argparse.Namespace) -> None:
     print(f"hello req/s: {report['hello_rps']:.0f} (GET /, {args.rounds} x {args.duration} s)")
     verdict = "met" if report["ratio"] >= TARGET_RATIO else "NOT met"
     print(f"ratio mock/hello: {report['ratio']:.3f} (target >= {TARGET_RATIO}: {verdict})")
+    print(
+        f"server CPU per request: mock {report['mock_cpu_us_per_request']:.0f} us, hello "
+        f"{report['hello_cpu_us_per_request']:.0f} us; ratio hello/mock "
+        f"{report['cpu_ratio']:.3f} (what the req/s ratio is on a core of its own)"
+    )
     print(
         f"mock non-2xx: {report['mock_non_2xx']} of {report['mock_requests']} "
         f"({report['mock_non_2xx_share']:.3%}); hello non-2xx: {report['hello_non_2xx']}"
