@@ -242,7 +242,7 @@ class Diurnal(Profile):
 
     users: int = 1000
     duration_s: float = 1440.0  # type: ignore[assignment]
-    par: float = 1.8
+    par: float = round(peak_to_average(NATIONAL_DAY_HOURLY), 2)  # the base curve as it is
     start_hour: float = 3.0
     hourly: tuple[float, ...] = field(default=NATIONAL_DAY_HOURLY, repr=False)
 
