@@ -23,6 +23,7 @@ import os
 import re
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -272,6 +273,15 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"ratio ours/stock:      {rps[ours] / rps[stock]:8.2f}x req/s "
         f"{eff[ours] / eff[stock]:6.2f}x req/CPU-s"
+    )
+    # Each round's runs are back to back, so a round's ratio shares its machine conditions.
+    per_round = [
+        (o["rps"] / s["rps"], o["per_cpu_s"] / s["per_cpu_s"])
+        for s, o in zip(results[stock], results[ours], strict=True)
+    ]
+    print(
+        f"median of rounds:      {statistics.median(r for r, _ in per_round):8.2f}x req/s "
+        f"{statistics.median(e for _, e in per_round):6.2f}x req/CPU-s"
     )
     return 0
 
