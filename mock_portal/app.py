@@ -146,8 +146,12 @@ def _make_middleware(portal: Portal) -> Middleware:
         try:
             if engine.active and route not in OPERATIONS_ROUTES:
                 response = await faulty(request, handler, route)
-            else:
-                response = await answer(request, handler)
+            else:  # the common path, inlined: one coroutine less per request
+                response = await handler(request)
+        except Problem as exc:
+            response = exc.response()
+        except web.HTTPException as exc:
+            response = _http_exception_response(exc)
         except (asyncio.CancelledError, ConnectionError):
             raise
         except Exception:
