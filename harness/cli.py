@@ -22,6 +22,7 @@ Command = Callable[[argparse.Namespace], int]
 EXTENSIONS: tuple[str, ...] = (
     "harness.capacity",
     "harness.capacity_export",
+    "harness.gate",
     "harness.report",
     "harness.stack",
 )

@@ -18,6 +18,8 @@ from __future__ import annotations
 import signal
 import sys
 import time
+from collections.abc import Callable
+from contextvars import ContextVar
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -49,6 +51,12 @@ COUNT_TOLERANCE = 0.01
 OPEN_POOL_SIZE = 1000  # scenarios.open_model's default pool of concurrent visits per executor
 # Routes of the mock that the load generator does not send (operations, not load).
 _OPS_ROUTES = ("/metrics", "/healthz", "/readyz", "/admin/faults", "/admin/ledger", "/openapi.json")
+
+AbortCheck = Callable[[Path], "str | None"]
+# Set around the command by ``portal-load run --gate`` (harness.gate): called with the run's
+# folder while the run goes on; a reason it returns stops the run early (k6's abortOnFail),
+# and the results are still written.
+ABORT_CHECK: ContextVar[AbortCheck | None] = ContextVar("ABORT_CHECK", default=None)
 # `--prometheus`: scrape every second while a run is short enough that each point counts (a
 # 20 s run still gets 20 of them), at the committed prometheus.yml's 2 s beyond.
 PROMETHEUS_SHORT_RUN_S = 300.0
@@ -144,9 +152,16 @@ def _mock_request_count(base_url: str) -> float | None:
     return total
 
 
-def run_campaign(campaign: Campaign, *, tty: bool | None = None, out: Any = None) -> int:
+def run_campaign(
+    campaign: Campaign,
+    *,
+    tty: bool | None = None,
+    out: Any = None,
+    abort_check: AbortCheck | None = None,
+) -> int:
     """Run one campaign; returns the exit code (see the module docstring)."""
     out = out or sys.stdout
+    abort_check = abort_check or ABORT_CHECK.get()
     check_target(campaign)
     if not campaign.embedded:
         load = (
@@ -211,7 +226,8 @@ def run_campaign(campaign: Campaign, *, tty: bool | None = None, out: Any = None
             children.append(
                 Child(f"locust-worker-{i}", argv, run_dir / "logs" / f"locust-worker-{i}.log", env)
             )
-        _watch(campaign, master, metrics_port, progress, interrupted)
+        check = (lambda: abort_check(run_dir)) if abort_check else None
+        _watch(campaign, master, metrics_port, progress, interrupted, check, out)
         if mock is not None:
             mock_count = _mock_request_count(host)
         if prometheus is not None and mock is not None:
@@ -246,6 +262,8 @@ def _watch(
     metrics_port: int,
     progress: Progress,
     interrupted: _Interrupted,
+    abort_check: Callable[[], str | None] | None = None,
+    out: Any = None,
 ) -> None:
     # Any path serves the metrics, but only "/metrics" counts as a scrape towards the master's
     # --metrics-linger: the live view must not stand in for Prometheus's final scrape.
@@ -259,6 +277,11 @@ def _watch(
             master.signal(signal.SIGTERM)
             stop_sent = True
         if time.monotonic() > deadline and not stop_sent:
+            master.signal(signal.SIGTERM)
+            stop_sent = True
+        reason = abort_check() if abort_check is not None and not stop_sent else None
+        if reason:
+            print(f"portal-load: aborting the run: {reason}", file=out or sys.stdout, flush=True)
             master.signal(signal.SIGTERM)
             stop_sent = True
         cur = livestats.scrape(url)
