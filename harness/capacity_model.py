@@ -118,17 +118,19 @@ def fit_latency(throughput: Sequence[float], latency_ms: Sequence[float]) -> dic
     x, y = x[keep], y[keep]
     if x.size < 3:
         return None
-    best: tuple[float, float, float, float, float] | None = None
-    for sat in float(x.max()) * np.geomspace(1.002, 6.0, 160):
-        rho = x / sat
-        for m in np.arange(0.0, 12.01, 0.25):
-            g = rho**m / (1.0 - rho)
-            coef = _nonneg_lstsq(np.column_stack([np.ones_like(g), g]), y)
-            sse = float(np.sum((y - coef[0] - coef[1] * g) ** 2))
-            if best is None or sse < best[0]:
-                best = (sse, float(coef[0]), float(coef[1]), float(sat), float(m))
-    assert best is not None
-    sse, r0, a, sat, m = best
+    sats = float(x.max()) * np.geomspace(1.002, 6.0, 160)
+    ms = np.arange(0.0, 12.01, 0.25)
+    rho = x[None, None, :] / sats[:, None, None]
+    g = rho ** ms[None, :, None] / (1.0 - rho)  # (sat, m, point)
+    r0, a, sse = _nonneg_line(g, y)
+    i, j = np.unravel_index(int(np.argmin(sse)), sse.shape)
+    r0, a, sse, sat, m = (
+        float(r0[i, j]),
+        float(a[i, j]),
+        float(sse[i, j]),
+        float(sats[i]),
+        float(ms[j]),
+    )
     ss_tot = float(np.sum((y - y.mean()) ** 2))
     return {
         "model": "R(X) = r0 + a * rho^m / (1 - rho), rho = X / saturation",
@@ -142,19 +144,26 @@ def fit_latency(throughput: Sequence[float], latency_ms: Sequence[float]) -> dic
     }
 
 
-def _nonneg_lstsq(a: Any, y: Any) -> Any:
-    coef, *_ = np.linalg.lstsq(a, y, rcond=None)
-    if coef[0] >= 0 and coef[1] >= 0:
-        return coef
-    # One of the two at zero: the better of the two one-parameter fits.
-    options = []
-    for j in (0, 1):
-        col = a[:, j]
-        c = max(0.0, float(col @ y) / float(col @ col)) if float(col @ col) > 0 else 0.0
-        v = np.zeros(2)
-        v[j] = c
-        options.append((float(np.sum((y - a @ v) ** 2)), v))
-    return min(options, key=lambda o: o[0])[1]
+def _nonneg_line(g: Any, y: Any) -> tuple[Any, Any, Any]:
+    """Least squares of ``y = r0 + a g`` with ``r0, a >= 0``, for every row of ``g`` at once."""
+    gm, ym = g.mean(axis=-1), y.mean()
+    var = ((g - gm[..., None]) ** 2).sum(axis=-1)
+    cov = ((g - gm[..., None]) * (y - ym)).sum(axis=-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        a = np.where(var > 0, cov / var, 0.0)
+        r0 = ym - a * gm
+        # A bound active: the better one-parameter fit (a alone through 0, or r0 alone).
+        a_only = np.where((g * g).sum(axis=-1) > 0, (g * y).sum(axis=-1) / (g * g).sum(axis=-1), 0)
+    a_only = np.maximum(a_only, 0.0)
+    sse_full = ((y - r0[..., None] - a[..., None] * g) ** 2).sum(axis=-1)
+    sse_a = ((y - a_only[..., None] * g) ** 2).sum(axis=-1)
+    sse_r0 = np.full(a.shape, float(((y - ym) ** 2).sum()))
+    ok = (a >= 0) & (r0 >= 0)
+    use_a = ~ok & (sse_a <= sse_r0)
+    r0 = np.where(ok, r0, np.where(use_a, 0.0, ym))
+    a = np.where(ok, a, np.where(use_a, a_only, 0.0))
+    sse = np.where(ok, sse_full, np.where(use_a, sse_a, sse_r0))
+    return r0, a, sse
 
 
 def kneedle(x: Any, y: Any) -> int | None:

@@ -77,7 +77,7 @@ def _steps(steps: Sequence[Mapping[str, Any]]) -> str:
             str(s.get("state") or ("steady" if s.get("steady") else "unsteady")),
             verdict(bool(s.get("within_slo"))),
             s.get("worker_cpu_max"),
-            int(_f(s.get("dropped")) or 0),
+            s.get("dropped"),
         ]
         for s in steps
     ]
