@@ -159,7 +159,7 @@ def sum_us(histogram: HdrHistogram) -> float:
     """Sum of the recorded values (µs), each taken at its bucket's median (HDR's mean rule)."""
     if histogram.get_total_count() == 0:
         return 0.0
-    return float(np.dot(_counts(histogram), _layout(histogram.counts_len).median))
+    return float((_counts(histogram) * _layout(histogram.counts_len).median).sum())
 
 
 def counts_at_or_below(histogram: HdrHistogram, bounds_us: list[float]) -> list[int]:
@@ -172,11 +172,8 @@ def counts_at_or_below(histogram: HdrHistogram, bounds_us: list[float]) -> list[
         return [0 for _ in bounds_us]
     layout = _layout(histogram.counts_len)
     cumulative = np.cumsum(_counts(histogram))
-    result = []
-    for bound in bounds_us:
-        index = int(np.searchsorted(layout.highest, bound, side="right"))
-        result.append(int(cumulative[index - 1]) if index > 0 else 0)
-    return result
+    indexes = np.searchsorted(layout.highest, np.asarray(bounds_us, dtype=np.float64), side="right")
+    return [int(cumulative[i - 1]) if i > 0 else 0 for i in indexes.tolist()]
 
 
 @dataclass(frozen=True, kw_only=True)
