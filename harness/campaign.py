@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import json
 import math
 import os
 import re
@@ -99,6 +100,9 @@ class Campaign:
     prometheus: bool = False
     web: bool = False
     source: str = "<defaults>"
+    # The file's [slo] and [gate] tables, kept as read and written back with the campaign as
+    # run, so that ``portal-load gate RUN`` finds them (harness.slo, harness.gate read them).
+    gating: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def embedded(self) -> bool:
@@ -141,6 +145,12 @@ class Campaign:
         lines += _kv(
             dir=self.results_dir, metrics_port=self.metrics_port, prometheus=self.prometheus
         )
+        for section in ("slo", "gate"):
+            if section in self.gating:
+                lines += ["", f"[{section}]"]
+                lines += [
+                    f"{_toml_key(k)} = {_toml_value(v)}" for k, v in self.gating[section].items()
+                ]
         return "\n".join(lines) + "\n"
 
 
@@ -157,6 +167,27 @@ def _kv(**values: Any) -> list[str]:
             text = repr(value)
         out.append(f"{key} = {text}")
     return out
+
+
+def _toml_key(key: str) -> str:
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else _toml_value(key)
+
+
+def _toml_value(value: Any) -> str:
+    """TOML for the values a [slo] or [gate] table holds (strings, numbers, lists, tables)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)  # a JSON string is a TOML basic string
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, Mapping):
+        return (
+            "{ " + ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items()) + " }"
+        )
+    raise UsageError(f"cannot write {value!r} back as TOML")
 
 
 # section -> key -> (field name, converter)
@@ -273,6 +304,8 @@ _KIND_OF_FIELD.update(web="bool")
 def _from_file(raw: Mapping[str, Any], source: str) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for section, table in raw.items():
+        if section in ("slo", "gate") and isinstance(table, Mapping):
+            values.setdefault("gating", {})[section] = dict(table)
         if section in _PASSTHROUGH:
             continue
         if section not in _SCHEMA:
