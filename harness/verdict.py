@@ -161,6 +161,20 @@ def _md_escape(text: str) -> str:
     return text.replace("|", "\\|")
 
 
+_MD_HEADER = "| request | metric | baseline | candidate | change [interval] | tolerance | verdict |"
+
+
+def _md_row(c: Comparison, ch: Change) -> str:
+    verdict = f"**{ch.verdict}**" if ch.verdict == "regression" else ch.verdict
+    tol = f"{ch.tolerance * 100:.2f} pp" if ch.metric == "error_rate" else f"{ch.tolerance:.0%}"
+    note = f" ({_md_escape(ch.note)})" if ch.note else ""
+    return (
+        f"| `{_md_escape(c.key)}` ({c.baseline_count} / {c.candidate_count}) | "
+        f"{ch.metric} | {_value(ch, ch.baseline)} | {_value(ch, ch.candidate)} | "
+        f"{change_text(ch)} | {tol} | {verdict}{note} |"
+    )
+
+
 def render_markdown(v: Verdict) -> str:
     """A summary for a pull-request comment or ``$GITHUB_STEP_SUMMARY``."""
     head = "PASS" if v.passed else "FAIL"
@@ -194,7 +208,7 @@ def render_markdown(v: Verdict) -> str:
             f"confidence, {pol.method}); a regression fails only when the whole interval "
             "lies beyond the tolerance.",
             "",
-            "| request | metric | baseline | candidate | change [interval] | tolerance | verdict |",
+            _MD_HEADER,
             "|---|---|---|---|---|---|---|",
         ]
         order = {"regression": 0, "inconclusive": 1, "improvement": 2, "changed": 3, "unchanged": 4}
@@ -202,20 +216,21 @@ def render_markdown(v: Verdict) -> str:
             ((c, ch) for c in v.comparisons for ch in c.changes),
             key=lambda r: (order.get(r[1].verdict, 9), r[0].key, r[1].metric),
         )
-        for c, ch in rows:
-            verdict = f"**{ch.verdict}**" if ch.verdict == "regression" else ch.verdict
-            tol = (
-                f"{ch.tolerance * 100:.2f} pp"
-                if ch.metric == "error_rate"
-                else (f"{ch.tolerance * 100:.0f}%")
-            )
-            note = f" ({_md_escape(ch.note)})" if ch.note else ""
-            lines.append(
-                f"| `{_md_escape(c.key)}` ({c.baseline_count} / {c.candidate_count}) | "
-                f"{ch.metric} | {_value(ch, ch.baseline)} | {_value(ch, ch.candidate)} | "
-                f"{change_text(ch)} | {tol} | {verdict}{note} |"
-            )
+        # What a reviewer must see first; the calm rows and the unmeasurable ones fold away.
+        shown = [r for r in rows if r[1].verdict != "unchanged" and r[1].low is not None]
+        folded = [r for r in rows if r not in shown]
+        lines += [_md_row(c, ch) for c, ch in shown] or ["| | | | | (nothing changed) | | |"]
         lines.append("")
+        if folded:
+            lines += [
+                "<details><summary>"
+                f"{len(folded)} more: unchanged, or too few requests to tell</summary>",
+                "",
+                _MD_HEADER,
+                "|---|---|---|---|---|---|---|",
+            ]
+            lines += [_md_row(c, ch) for c, ch in folded]
+            lines += ["", "</details>", ""]
     for side, keys in sorted(v.unmatched.items()):
         if keys:
             lines.append(f"Only in the {side}: " + ", ".join(f"`{k}`" for k in keys) + ".")

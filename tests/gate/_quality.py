@@ -67,10 +67,9 @@ def measure(
     per_round = REQUESTS // rounds
     for _ in range(comparisons):
         drifts = [math.exp(rng.normal(0, drift_sd)) for _ in range(rounds)]
-        if rounds == 1:  # sequential: baseline and candidate ran at different times
-            drifts_b = [math.exp(rng.normal(0, drift_sd))]
-        else:  # interleaved: each round's A and B share the runner's state
-            drifts_b = drifts
+        # Sequential: the baseline ran at another time. Interleaved: each round's A and B
+        # share the runner's state.
+        drifts_b = [math.exp(rng.normal(0, drift_sd))] if rounds == 1 else drifts
         regression = False
         for i, median in enumerate(MEDIANS_MS):
             scale = effect if i == TARGET else 1.0
@@ -84,10 +83,12 @@ def measure(
                 fb += int(rng.binomial(per_round, ERROR_RATE))
             base, cand = merge([p[0] for p in pairs]), merge([p[1] for p in pairs])
             rounds_arg = pairs if rounds > 1 else ()
-            changes = [compare_quantile(m, base, cand, policy, rounds_arg)
-                       for m in ("p50", "p95", "p99")]
-            changes.append(compare_error_rate(fa, per_round * rounds, fb, per_round * rounds,
-                                              policy))
+            changes = [
+                compare_quantile(m, base, cand, policy, rounds_arg) for m in ("p50", "p95", "p99")
+            ]
+            changes.append(
+                compare_error_rate(fa, per_round * rounds, fb, per_round * rounds, policy)
+            )
             regression |= any(c.verdict == "regression" for c in changes)
             if i == TARGET:
                 target_p95[changes[1].verdict] += 1
@@ -110,16 +111,21 @@ def main() -> None:
         ("A/A, 3 % drift, interleaved x3", 1.0, "analytic", 0.03, 3),
         ("+20 %, 3 % drift, interleaved x3", 1.2, "analytic", 0.03, 3),
     ]
-    print("| case | method | comparisons | gate failed | p95 of the slowed name | "
-          "improvement reported | p95 interval covers the truth |")
+    print(
+        "| case | method | comparisons | gate failed | p95 of the slowed name | "
+        "improvement reported | p95 interval covers the truth |"
+    )
     print("|---|---|---|---|---|---|---|")
     for label, effect, method, drift, rounds in rows:
-        o = measure(comparisons=200, effect=effect, method=method, drift_sd=drift,
-                    rounds=rounds, seed=1)
+        o = measure(
+            comparisons=200, effect=effect, method=method, drift_sd=drift, rounds=rounds, seed=1
+        )
         verdicts = ", ".join(f"{k} {v}" for k, v in sorted(o.target_p95.items()))
-        print(f"| {label} | {method} | {o.comparisons} | {o.gate_failed} ({o.fail_rate:.1%}) | "
-              f"{verdicts} | {o.any_improvement_on_target} | "
-              f"{o.p95_covered / o.comparisons:.0%} |")
+        print(
+            f"| {label} | {method} | {o.comparisons} | {o.gate_failed} ({o.fail_rate:.1%}) | "
+            f"{verdicts} | {o.any_improvement_on_target} | "
+            f"{o.p95_covered / o.comparisons:.0%} |"
+        )
 
 
 if __name__ == "__main__":

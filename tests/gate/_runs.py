@@ -26,8 +26,14 @@ mock_workers = 1
 {extra}"""
 
 
-def latency_ms(rng: np.random.Generator, n: int, *, median_ms: float = 40.0,
-               slow_share: float = 0.03, scale: float = 1.0) -> np.ndarray:
+def latency_ms(
+    rng: np.random.Generator,
+    n: int,
+    *,
+    median_ms: float = 40.0,
+    slow_share: float = 0.03,
+    scale: float = 1.0,
+) -> np.ndarray:
     """A realistic request latency: a lognormal body and a slow lognormal tail."""
     body = rng.lognormal(np.log(median_ms), 0.35, n)
     tail = rng.lognormal(np.log(median_ms * 4.5), 0.6, n)
@@ -59,22 +65,43 @@ def write_run(
                 hdr.record_ms(h, float(v))
             if section == "requests":
                 total.add(h)
-            entries[f"{method} {rname}"] = {"name": rname, "method": method,
-                                            "section": section, "hdr": hdr.encode(h)}
+            entries[f"{method} {rname}"] = {
+                "name": rname,
+                "method": method,
+                "section": section,
+                "hdr": hdr.encode(h),
+            }
             f = failures.get((rname, method), 0)
             total_failures += f if section == "requests" else 0
-            row = {"name": rname, "method": method, "count": len(samples), "failures": f,
-                   **hdr.summarise(h).as_dict()}
+            row = {
+                "name": rname,
+                "method": method,
+                "count": len(samples),
+                "failures": f,
+                **hdr.summarise(h).as_dict(),
+            }
             (rows if section == "requests" else jrows).append(row)
     count = sum(len(s) for s in series.values())
     summary = {
-        "schema": 1, "run_id": path.name, "status": status, "final": True,
-        "duration_s": duration_s, "requests": rows, "journeys": jrows, "corrected": [],
-        "total": {"name": "total", "method": "ALL", "count": count,
-                  "failures": total_failures, **hdr.summarise(total).as_dict()},
+        "schema": 1,
+        "run_id": path.name,
+        "status": status,
+        "final": True,
+        "duration_s": duration_s,
+        "requests": rows,
+        "journeys": jrows,
+        "corrected": [],
+        "total": {
+            "name": "total",
+            "method": "ALL",
+            "count": count,
+            "failures": total_failures,
+            **hdr.summarise(total).as_dict(),
+        },
     }
     (path / "summary.json").write_text(json.dumps(summary))
-    (path / "histograms.json").write_text(json.dumps(
-        {"schema": 1, "total": hdr.encode(total), "histograms": entries}))
+    (path / "histograms.json").write_text(
+        json.dumps({"schema": 1, "total": hdr.encode(total), "histograms": entries})
+    )
     (path / "campaign.toml").write_text(CAMPAIGN.format(name=name, users=users, extra=extra))
     return path

@@ -110,8 +110,10 @@ def test_rounds_that_disagree_widen_the_interval() -> None:
     rng = np.random.default_rng(8)
     effect = [1.0, 1.3, 0.95, 1.25]  # the candidate is not consistently slower
     rounds = [
-        (Dist.from_samples_us(latency_ms(rng, 5000) * 1000),
-         Dist.from_samples_us(latency_ms(rng, 5000, scale=e) * 1000))
+        (
+            Dist.from_samples_us(latency_ms(rng, 5000) * 1000),
+            Dist.from_samples_us(latency_ms(rng, 5000, scale=e) * 1000),
+        )
         for e in effect
     ]
     base = merge([b for b, _ in rounds])

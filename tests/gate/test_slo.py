@@ -67,8 +67,9 @@ def test_table_form_and_targets() -> None:
     objectives = parse_slo(
         {
             "total": ["p95 < 300ms"],
-            "GET /api/v1/me": [{"threshold": "p99 < 100ms", "abort_on_fail": True,
-                                "delay_abort_eval": "2s"}],
+            "GET /api/v1/me": [
+                {"threshold": "p99 < 100ms", "abort_on_fail": True, "delay_abort_eval": "2s"}
+            ],
             "/api/v1/services": "p50 < 20ms",
             "journey:login": ["p95 < 2s"],
             "funnel:pay": ["conversion(6) > 50%"],
@@ -76,9 +77,13 @@ def test_table_form_and_targets() -> None:
         "slo",
     )
     kinds = [(o.target.kind, o.target.method, o.target.name) for o in objectives]
-    assert kinds == [("total", "", ""), ("key", "GET", "/api/v1/me"),
-                     ("name", "", "/api/v1/services"), ("journey", "", "login"),
-                     ("funnel", "", "pay")]
+    assert kinds == [
+        ("total", "", ""),
+        ("key", "GET", "/api/v1/me"),
+        ("name", "", "/api/v1/services"),
+        ("journey", "", "login"),
+        ("funnel", "", "pay"),
+    ]
     me = objectives[1].threshold
     assert me.abort_on_fail and me.delay_abort_eval_s == 2.0
     assert objectives[4].threshold.step == 6
@@ -90,27 +95,44 @@ def test_table_form_and_targets() -> None:
 
 def _run(tmp_path: Path):
     rng = np.random.default_rng(7)
-    series = {("/api/v1/me", "GET"): np.full(200, 10.0),
-              ("/api/v1/services", "GET"): np.full(100, 30.0),
-              ("/api/v1/services", "POST"): np.full(100, 50.0)}
-    journeys = {("login", "JOURNEY"): rng.uniform(100, 200, 50),
-                ("login/1 challenge", "FUNNEL"): np.ones(50),
-                ("login/2 code", "FUNNEL"): np.ones(45),
-                ("login/3 profile", "FUNNEL"): np.ones(40)}
-    return load_run(write_run(tmp_path / "run", series, journeys=journeys,
-                              failures={("/api/v1/me", "GET"): 2}, duration_s=10.0))
+    series = {
+        ("/api/v1/me", "GET"): np.full(200, 10.0),
+        ("/api/v1/services", "GET"): np.full(100, 30.0),
+        ("/api/v1/services", "POST"): np.full(100, 50.0),
+    }
+    journeys = {
+        ("login", "JOURNEY"): rng.uniform(100, 200, 50),
+        ("login/1 challenge", "FUNNEL"): np.ones(50),
+        ("login/2 code", "FUNNEL"): np.ones(45),
+        ("login/3 profile", "FUNNEL"): np.ones(40),
+    }
+    return load_run(
+        write_run(
+            tmp_path / "run",
+            series,
+            journeys=journeys,
+            failures={("/api/v1/me", "GET"): 2},
+            duration_s=10.0,
+        )
+    )
 
 
 def test_evaluation_on_a_run(tmp_path: Path) -> None:
     run = _run(tmp_path)
-    results = evaluate(run, parse_slo({
-        "total": ["count == 400", "rps > 39", "error_rate < 0.4%", "failures <= 2"],
-        "GET /api/v1/me": ["p99 < 10.1ms", "max < 10ms"],
-        "/api/v1/services": ["p50 < 31ms", "p95 < 51ms", "min >= 29.9ms"],
-        "journey:login": ["p95 < 200ms"],
-        "funnel:login": ["conversion > 79%", "conversion(2) > 91%", "count == 50"],
-        "funnel:missing": ["conversion > 1%"],
-    }, "slo"))
+    results = evaluate(
+        run,
+        parse_slo(
+            {
+                "total": ["count == 400", "rps > 39", "error_rate < 0.4%", "failures <= 2"],
+                "GET /api/v1/me": ["p99 < 10.1ms", "max < 10ms"],
+                "/api/v1/services": ["p50 < 31ms", "p95 < 51ms", "min >= 29.9ms"],
+                "journey:login": ["p95 < 200ms"],
+                "funnel:login": ["conversion > 79%", "conversion(2) > 91%", "count == 50"],
+                "funnel:missing": ["conversion > 1%"],
+            },
+            "slo",
+        ),
+    )
     verdicts = {(r.target, r.threshold): r.passed for r in results}
     assert verdicts == {
         ("total", "count == 400"): True,
@@ -132,11 +154,15 @@ def test_evaluation_on_a_run(tmp_path: Path) -> None:
 
 def test_abort_waits_for_its_delay_and_enough_requests(tmp_path: Path) -> None:
     run = _run(tmp_path)
-    objectives = parse_slo({
-        "GET /api/v1/me": [{"threshold": "p95 < 5ms", "abort_on_fail": True,
-                            "delay_abort_eval": "5s"}],
-        "total": ["p95 < 1ms"],  # breached, but not abort_on_fail
-    }, "slo")
+    objectives = parse_slo(
+        {
+            "GET /api/v1/me": [
+                {"threshold": "p95 < 5ms", "abort_on_fail": True, "delay_abort_eval": "5s"}
+            ],
+            "total": ["p95 < 1ms"],  # breached, but not abort_on_fail
+        },
+        "slo",
+    )
     assert abort_reason(run, objectives, elapsed_s=4.0) is None
     reason = abort_reason(run, objectives, elapsed_s=6.0)
     assert reason is not None and "GET /api/v1/me: p95 < 5ms breached" in reason
