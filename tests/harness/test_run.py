@@ -123,3 +123,17 @@ def _master_port(out: Path) -> str:
             args = line.split()
             return args[args.index("--master-bind-port") + 1]
     raise AssertionError("no master of this run")
+
+
+def test_open_model_run_counts_every_request(tmp_path: Path) -> None:
+    proc = _portal_load("run", "--arrival-rate", "15", "--duration", "8s", "--workers", "2",
+                        "--think-scale", "0.05", "--no-tty", "--out", str(tmp_path))  # fmt: skip
+    output, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0, output
+    summary = _summary(_run_dir(tmp_path))
+    assert summary["open_model"]["started"] > 0
+    assert summary["checks"]["counts_agree"] is True, summary["checks"]
+    checks = summary["checks"]
+    assert abs(checks["loadgen_request_count"] - checks["mock_request_count"]) <= (
+        summary["open_model"]["started"] - summary["open_model"]["completed"] + 10
+    )
