@@ -130,6 +130,10 @@ def _make_middleware(portal: Portal) -> Middleware:
         if pool is not None:
             await pool.serve()
         response = await answer(request, handler)
+        if rf is not None and engine.hit(rf.lose_response_rate):
+            engine.count(route, "lost_response")
+            reset_connection(request.transport)
+            raise asyncio.CancelledError  # handled, but the client never hears of it
         if rf is not None and rf.slow_body_s > 0 and isinstance(response, web.Response):
             engine.count(route, "slow_body")
             return await _slow_body(request, response, rf.slow_body_s)

@@ -121,13 +121,17 @@ class RouteFaults:
     error_status: int = 0
     error_rate: float = 0.0
     reset_rate: float = 0.0
+    # The request is handled (a payment is made), then the answer is lost: the connection is
+    # reset instead. What an idempotency key exists for: the client must retry with it.
+    lose_response_rate: float = 0.0
     slow_body_s: float = 0.0
 
     @classmethod
     def parse(cls, raw: Any, where: str) -> RouteFaults:
         if not isinstance(raw, Mapping):
             raise ConfigError(f"{where}: expected a table")
-        _only(set(raw), {"latency", "error", "reset_rate", "slow_body_ms"}, where)
+        known = {"latency", "error", "reset_rate", "lose_response_rate", "slow_body_ms"}
+        _only(set(raw), known, where)
         latency = Latency.parse(raw["latency"], f"{where}.latency") if "latency" in raw else None
         status, rate = 0, 0.0
         if "error" in raw:
@@ -140,12 +144,14 @@ class RouteFaults:
                 raise ConfigError(f"{where}.error.status: expected an HTTP status 400..599")
             rate = _fraction(err, "rate", f"{where}.error")
         reset = _fraction(raw, "reset_rate", where) if "reset_rate" in raw else 0.0
+        lose = _fraction(raw, "lose_response_rate", where) if "lose_response_rate" in raw else 0.0
         slow = _ms(raw, "slow_body_ms", where) if "slow_body_ms" in raw else 0.0
         return cls(
             latency=latency,
             error_status=status,
             error_rate=rate,
             reset_rate=reset,
+            lose_response_rate=lose,
             slow_body_s=slow,
         )
 
@@ -157,6 +163,8 @@ class RouteFaults:
             out["error"] = {"status": self.error_status, "rate": self.error_rate}
         if self.reset_rate:
             out["reset_rate"] = self.reset_rate
+        if self.lose_response_rate:
+            out["lose_response_rate"] = self.lose_response_rate
         if self.slow_body_s:
             out["slow_body_ms"] = self.slow_body_s * 1000
         return out

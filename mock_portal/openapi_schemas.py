@@ -491,6 +491,7 @@ def _fault_schemas() -> dict[str, Schema]:
             "latency": ref("Latency"),
             "error": obj({"rate": number(0, 1)}, {"status": integer(400, 599)}),
             "reset_rate": number(0, 1),
+            "lose_response_rate": number(0, 1),
             "slow_body_ms": number(0),
         },
     )

@@ -81,6 +81,24 @@ async def test_connection_reset(portal: Portal) -> None:
     assert (await portal.client.get("/api/v1/services")).status == 200
 
 
+async def test_a_lost_response_is_handled_then_replayed_with_its_key(portal: Portal) -> None:
+    from .conftest import bearer, login
+
+    auth = bearer(await login(portal.client, 7))
+    charges = await (await portal.client.get("/api/v1/payments/charges", headers=auth)).json()
+    body = {"charge_id": charges["items"][0]["id"]}
+    headers = {**auth, "Idempotency-Key": "lost-once"}
+    await _put(portal, {"routes": {"/api/v1/payments": {"lose_response_rate": 1.0}}})
+    with pytest.raises(aiohttp.ClientError):
+        await portal.client.post("/api/v1/payments", json=body, headers=headers)
+    await _put(portal, {})
+    retry = await portal.client.post("/api/v1/payments", json=body, headers=headers)
+    assert retry.status == 201
+    assert retry.headers["Idempotent-Replayed"] == "true", "the lost attempt made the payment"
+    ledger = await (await portal.client.get("/admin/ledger", headers=ADMIN)).json()
+    assert ledger["payments"] == 1
+
+
 async def test_a_fault_on_every_route_spares_operations_and_admin(portal: Portal) -> None:
     everything = {"routes": {"*": {"error": {"status": 500, "rate": 1.0}}}, "shed_in_flight": 1}
     assert (await _put(portal, everything)).status == 200
@@ -165,7 +183,7 @@ def test_faults_round_trip_through_json() -> None:
     doc = {
         "routes": {"*": {"latency": {"kind": "uniform", "min_ms": 1, "max_ms": 2},
                          "error": {"status": 500, "rate": 0.1}, "reset_rate": 0.01,
-                         "slow_body_ms": 5}},
+                         "lose_response_rate": 0.02, "slow_body_ms": 5}},
         "capacity": {"payments": {"servers": 8, "service_time": {"kind": "exponential", "ms": 4}}},
         "shed_in_flight": 100,
         "shed_retry_after_s": 2,
