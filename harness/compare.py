@@ -20,7 +20,8 @@ for quantiles, absolute for error rates)::
     changed        0 outside [lo, hi], within tolerance
     unchanged      otherwise
 
-Only ``regression`` fails a gate, so noise widens intervals into ``inconclusive`` instead of
+Many comparisons at once are corrected with :func:`holm`. Only ``regression`` fails a gate, so
+noise widens intervals into ``inconclusive`` instead of
 raising false alarms; a small true slowdown can never be reported as an ``improvement``.
 
     >>> import numpy as np
@@ -33,7 +34,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from statistics import NormalDist
 from typing import Any, Literal
 
@@ -64,8 +65,9 @@ DEFAULT_TOLERANCE: dict[str, float] = {
 # Below a millisecond, a relative change says more about the runner than about the code
 # (timer, scheduler and interpreter noise): a slowdown must also exceed this many ms.
 DEFAULT_MIN_EFFECT_MS = 1.0
-# Fewer requests than this under one name, and nothing is concluded about it.
-MIN_COUNT = 20
+# Fewer requests than this under one name, and nothing is concluded about it: a handful of
+# requests from a few users are neither independent nor representative of the name.
+MIN_COUNT = 50
 BOOTSTRAP_SAMPLES = 2000
 VERDICTS = ("regression", "inconclusive", "improvement", "changed", "unchanged")
 
@@ -175,6 +177,9 @@ class Change:
     tolerance: float
     verdict: str
     note: str = ""
+    # One-sided p-value of "the change is within tolerance"; small means a regression. It is
+    # what :func:`holm` corrects when a gate makes many comparisons at once.
+    p_value: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -187,6 +192,7 @@ class Change:
             "tolerance": self.tolerance,
             "verdict": self.verdict,
             "note": self.note,
+            "p_value": self.p_value,
         }
 
 
@@ -262,6 +268,7 @@ def compare_quantile(
     se_b, se_c = _log_se(base, p, z), _log_se(cand, p, z)
     low: float | None = None
     high: float | None = None
+    p_value: float | None = None
     note = ""
     if se_b is None or se_c is None:
         note = f"too few requests beyond {metric} ({base.n} vs {cand.n})"
@@ -277,13 +284,16 @@ def compare_quantile(
             alpha = 1 - policy.confidence
             lo_q, hi_q = np.quantile(ratios, [alpha, 1 - alpha])
             low, high = float(lo_q), float(hi_q)
+            p_value = (int(np.count_nonzero(ratios <= log_tol)) + 1) / (len(ratios) + 1)
             if between is not None and between * z > (high - low) / 2:
                 low, high = center - between * z, center + between * z
+                p_value = _upper_p(center - log_tol, between)
         else:
             if between is not None:
                 se = max(se, between)
                 note = "interval widened by the spread between rounds" if se == between else ""
             low, high = center - z * se, center + z * se
+            p_value = _upper_p(center - log_tol, se)
     verdict = decide(low, high, log_tol)
     return Change(
         metric=metric,
@@ -295,7 +305,40 @@ def compare_quantile(
         tolerance=rel_tol,
         verdict=verdict,
         note=note,
+        p_value=p_value,
     )
+
+
+def _upper_p(excess: float, se: float) -> float:
+    """P(Z > excess / se): how likely so large an excess over the tolerance is by chance."""
+    if se <= 0:
+        return 0.0 if excess > 0 else 1.0
+    return 1.0 - NormalDist().cdf(excess / se)
+
+
+def holm(changes: Sequence[Change], confidence: float) -> list[Change]:
+    """Holm's step-down correction over every comparison of one gate.
+
+    A gate compares a few metrics of dozens of request names; at 95 % each, one of them would
+    cross its tolerance by chance in most A/A runs. A regression stands only if its p-value
+    passes Holm's threshold among all the comparisons that had an interval (family-wise
+    error at ``1 - confidence``); the others become ``inconclusive``.
+    """
+    alpha = 1 - confidence
+    tested = sorted((c.p_value, i) for i, c in enumerate(changes) if c.p_value is not None)
+    m = len(tested)
+    significant: set[int] = set()
+    for rank, (p, i) in enumerate(tested):
+        if p > alpha / (m - rank):
+            break
+        significant.add(i)
+    out = []
+    for i, c in enumerate(changes):
+        if c.verdict == "regression" and i not in significant:
+            note = f"not significant among {m} comparisons (Holm)"
+            c = replace(c, verdict="inconclusive", note=f"{c.note}; {note}" if c.note else note)
+        out.append(c)
+    return out
 
 
 def _wilson(failures: int, n: int, z: float) -> tuple[float, float]:
@@ -342,4 +385,5 @@ def compare_error_rate(
         high=high,
         tolerance=tol,
         verdict=decide(low, high, tol),
+        p_value=_upper_p(diff - tol, (diff - low) / z) if diff > low else None,
     )

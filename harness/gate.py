@@ -27,7 +27,7 @@ import argparse
 import contextlib
 import sys
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,7 @@ from .compare import (
     Policy,
     compare_error_rate,
     compare_quantile,
+    holm,
 )
 from .errors import HarnessError, ResultsError, UsageError
 from .results import CAMPAIGN, atomic_write, resolve_run
@@ -192,6 +193,11 @@ def compare_runs(
                 key=key, baseline_count=b.count, candidate_count=c.count, changes=tuple(changes)
             )
         )
+    # Dozens of comparisons at once: correct them together (Holm), or one would fail by chance.
+    corrected = iter(holm([ch for c in comparisons for ch in c.changes], policy.confidence))
+    comparisons = [
+        replace(c, changes=tuple(next(corrected) for _ in c.changes)) for c in comparisons
+    ]
     unmatched = {
         "baseline": sorted(base_keys - cand_keys),
         "candidate": sorted(cand_keys - base_keys),
@@ -352,8 +358,6 @@ class LiveAbort:
 def _with_abort(objectives: list[Objective], everything: bool) -> list[Objective]:
     if not everything:
         return objectives
-    from dataclasses import replace
-
     return [replace(o, threshold=replace(o.threshold, abort_on_fail=True)) for o in objectives]
 
 

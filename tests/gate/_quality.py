@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from harness.compare import Dist, Policy, compare_error_rate, compare_quantile, merge
+from harness.compare import Dist, Policy, compare_error_rate, compare_quantile, holm, merge
 
 from ._runs import latency_ms
 
@@ -70,7 +70,7 @@ def measure(
         # Sequential: the baseline ran at another time. Interleaved: each round's A and B
         # share the runner's state.
         drifts_b = [math.exp(rng.normal(0, drift_sd))] if rounds == 1 else drifts
-        regression = False
+        per_name = []
         for i, median in enumerate(MEDIANS_MS):
             scale = effect if i == TARGET else 1.0
             pairs = []
@@ -83,18 +83,19 @@ def measure(
                 fb += int(rng.binomial(per_round, ERROR_RATE))
             base, cand = merge([p[0] for p in pairs]), merge([p[1] for p in pairs])
             rounds_arg = pairs if rounds > 1 else ()
-            changes = [
+            per_name += [
                 compare_quantile(m, base, cand, policy, rounds_arg) for m in ("p50", "p95", "p99")
             ]
-            changes.append(
+            per_name.append(
                 compare_error_rate(fa, per_round * rounds, fb, per_round * rounds, policy)
             )
-            regression |= any(c.verdict == "regression" for c in changes)
-            if i == TARGET:
-                target_p95[changes[1].verdict] += 1
-                improved += any(c.verdict == "improvement" for c in changes)
-                lo, hi = changes[1].low, changes[1].high
-                covered += lo is not None and hi is not None and lo <= effect - 1 <= hi
+        changes = holm(per_name, policy.confidence)  # as the gate does over a whole run
+        regression = any(c.verdict == "regression" for c in changes)
+        target = changes[4 * TARGET : 4 * TARGET + 4]
+        target_p95[target[1].verdict] += 1
+        improved += any(c.verdict == "improvement" for c in target)
+        lo, hi = target[1].low, target[1].high
+        covered += lo is not None and hi is not None and lo <= effect - 1 <= hi
         failed += regression
     return Outcome(comparisons, failed, target_p95, improved, covered)
 
