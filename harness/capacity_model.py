@@ -141,6 +141,9 @@ def fit_latency(throughput: Sequence[float], latency_ms: Sequence[float]) -> dic
         "r2": 1.0 - sse / ss_tot if ss_tot > 0 else None,
         "rmse_ms": math.sqrt(sse / x.size),
         "points": int(x.size),
+        # r0, a, m and the saturation are all fitted: with 4 points or fewer the curve passes
+        # through them whatever they are, and R² says nothing about the model.
+        "dof": int(x.size) - 4,
     }
 
 

@@ -137,7 +137,14 @@ def _fits(cap: Mapping[str, Any]) -> str:
             f"<p class='meta'><code>{escape(fit['model'])}</code>: r0 {fit['r0_ms']:.2f} ms, "
             f"a {fit['a_ms']:.3g} ms, m {fit['m']:g}, saturation {fit['saturation_rps']:,.0f} "
             f"req/s; R² {_f(fit.get('r2')):.4f}, RMSE {fit['rmse_ms']:.2f} ms over "
-            f"{fit['points']} steady steps.</p>"
+            f"{fit['points']} steady steps"
+            + (
+                " (4 fitted parameters: an exact fit, not a test of the model; "
+                "more steps give one)."
+                if fit.get("dof", 1) <= 0
+                else f", {fit['dof']} degrees of freedom."
+            )
+            + "</p>"
         )
     return "".join(out)
 
