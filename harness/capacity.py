@@ -36,11 +36,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+import signal
 import sys
 import time
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
+from types import FrameType
 from typing import IO, Any
 
 from . import capacity_model
@@ -205,6 +207,7 @@ def run_capacity(
         _print_step(step, out)
 
     interrupted = False
+    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         _, reason = search(
             controller, plan, lambda s: capacity_model.within(slo, s), procs.master.alive, on_step
@@ -212,6 +215,7 @@ def run_capacity(
     except KeyboardInterrupt:
         interrupted, reason = True, "interrupted"
     finally:
+        signal.signal(signal.SIGTERM, previous)
         controller.set_rate(0.0, stop=True)
         procs.master.wait(STOP_WAIT_S)
         procs.stop()
@@ -251,6 +255,11 @@ def run_capacity(
     if interrupted:
         return EXIT_PARTIAL
     return EXIT_DEGRADED if flags else 0
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM ends the search as Ctrl-C does: children stopped, what was measured kept."""
+    raise KeyboardInterrupt
 
 
 def _clean(value: Any) -> Any:
