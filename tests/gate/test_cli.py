@@ -172,3 +172,17 @@ def test_gate_config_errors(results, capsys, tmp_path) -> None:
     write_run(results / "odd", _series(6), extra='\n[gate]\ntolerance = { p42 = "1%" }\n')
     code, out = _gate(results, "odd", "--baseline", "base", capsys=capsys)
     assert code == 2 and "gate.tolerance.p42: unknown metric" in out
+
+
+def test_the_example_workflow_s_campaign_and_files_are_valid() -> None:
+    from harness.gate import gate_config
+    from harness.slo import read_toml
+
+    campaign_path = ROOT / "tests" / "gate" / "ci" / "perf-campaign.toml"
+    campaign = load_campaign(campaign_path)
+    assert (ROOT / campaign.mock_config).is_file()
+    config = gate_config(read_toml(campaign_path), str(campaign_path), None)
+    assert len(config.objectives) == 4 and config.policy.tolerance["p95"] == 0.10
+    workflow = (ROOT / ".github" / "workflows" / "perf-gate.yml").read_text()
+    for path in ("tests/gate/ci/perf-campaign.toml", "tests/gate/ci/mock-backend.toml"):
+        assert path in workflow and (ROOT / path).is_file()
