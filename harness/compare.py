@@ -8,8 +8,10 @@ Every interval is computed from those counts with numpy, in one of two ways:
 - ``analytic`` (default): the distribution-free order-statistic interval of each quantile
   (ranks ``n p ± z sqrt(n p (1 - p))``), turned into a standard error on the log scale, and the
   two runs' errors combined for the log of the ratio ``candidate / baseline``;
-- ``bootstrap``: ``B`` multinomial resamples of each histogram's counts, the percentile
-  interval of the resampled ratio (seeded, so a verdict is reproducible).
+- ``bootstrap``: ``B`` bootstrap resamples of each histogram (drawn exactly, one beta variate
+  per resample), and the standard error of the resampled log ratio (a sample quantile's
+  bootstrap distribution is lumpy: its spread is steadier than its percentiles). Seeded, so a
+  verdict is reproducible.
 
 Verdicts, for a change ``c`` with interval ``[lo, hi]`` and tolerance ``t`` (on the log scale
 for quantiles, absolute for error rates)::
@@ -281,10 +283,11 @@ def compare_quantile(
                 cand.bootstrap_quantiles(p, policy.bootstrap_samples, rng)
                 / base.bootstrap_quantiles(p, policy.bootstrap_samples, rng)
             )
-            alpha = 1 - policy.confidence
-            lo_q, hi_q = np.quantile(ratios, [alpha, 1 - alpha])
-            low, high = float(lo_q), float(hi_q)
-            p_value = (int(np.count_nonzero(ratios <= log_tol)) + 1) / (len(ratios) + 1)
+            # The bootstrap's standard error of the log ratio (a sample quantile's bootstrap
+            # distribution is lumpy, so its spread is steadier than its percentiles).
+            se = max(float(np.std(ratios, ddof=1)), RESOLUTION)
+            low, high = center - z * se, center + z * se
+            p_value = _upper_p(center - log_tol, se)
             if between is not None and between * z > (high - low) / 2:
                 low, high = center - between * z, center + between * z
                 p_value = _upper_p(center - log_tol, between)

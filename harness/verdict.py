@@ -206,7 +206,7 @@ def render_markdown(v: Verdict) -> str:
             "",
             f"Change of each metric with its interval (each bound at {pol.confidence:.0%} "
             f"confidence, {pol.method}); a regression fails only when the whole interval "
-            "lies beyond the tolerance.",
+            "lies beyond the tolerance and survives Holm's correction over all comparisons.",
             "",
             _MD_HEADER,
             "|---|---|---|---|---|---|---|",
