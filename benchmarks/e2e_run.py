@@ -433,14 +433,20 @@ def peak_of(steps: list[Step]) -> Step | None:
 
 
 def calibrate(peak: Step, capacity_rps: float, args: argparse.Namespace) -> dict[str, Any]:
-    """Requests per second of one user with the workload model's think times (scale 1), and
-    the users that load the machine to half of the capacity measured above."""
-    step = run_ours(args.calibrate_users, peak.mock_workers, peak.workers, args, think_scale=1)
-    step.label = "think 1"
+    """Requests per second of one user at ``--calibrate-think-scale``, and the users that load
+    the machine to half of the capacity measured above (the default campaign's size)."""
+    scale = args.calibrate_think_scale
+    step = run_ours(args.calibrate_users, peak.mock_workers, peak.workers, args, scale)
+    step.label = f"think {scale:g}"
     print(step.line(), flush=True)
     per_user = step.rps / step.users if step.users else 0.0
     users = int(0.5 * capacity_rps / per_user) if per_user else 0
-    return {"step": asdict(step), "rps_per_user": per_user, "half_capacity_users": users}
+    return {
+        "step": asdict(step),
+        "think_scale": scale,
+        "rps_per_user": per_user,
+        "half_capacity_users": users,
+    }
 
 
 def cores_for(rps: float, us_per_request: float) -> float:
@@ -448,17 +454,23 @@ def cores_for(rps: float, us_per_request: float) -> float:
 
 
 def projection(peak: Step) -> dict[str, float]:
-    mock_us, gen_us = peak.cpu_us.get("mock", 0.0), peak.generator_us
+    """Cores for the national peak: the mock and the Locust workers scale with requests; the
+    master and the harness cost about the same at any rate (they merge and render reports every
+    interval), so their cores at the peak step are carried over as they are."""
+    mock_us, worker_us = peak.cpu_us.get("mock", 0.0), peak.cpu_us.get("worker", 0.0)
+    fixed_cores = peak.core_share.get("master", 0.0) + peak.core_share.get("root", 0.0)
     mock_cores = math.ceil(cores_for(NATIONAL_PEAK_RPS, mock_us))
-    gen_cores = math.ceil(cores_for(NATIONAL_PEAK_RPS, gen_us))
-    ceiling = 2e6 / (mock_us + gen_us) if mock_us + gen_us > 0 else 0.0
+    gen_cores = math.ceil(cores_for(NATIONAL_PEAK_RPS, worker_us) + fixed_cores / CORE_BUSY)
+    per_request_us = mock_us + peak.generator_us
     return {
         "mock_us": mock_us,
-        "generator_us": gen_us,
+        "generator_us": peak.generator_us,
+        "worker_us": worker_us,
+        "fixed_cores": fixed_cores,
         "mock_cores": mock_cores,
         "generator_cores": gen_cores,
         "cores": mock_cores + gen_cores,
-        "two_core_cpu_ceiling_rps": ceiling,
+        "two_core_cpu_ceiling_rps": 2e6 / per_request_us if per_request_us else 0.0,
     }
 
 
@@ -489,6 +501,9 @@ def profile(peak: Step, args: argparse.Namespace) -> dict[str, list[tuple[str, f
             spy.wait(timeout=args.profile_seconds + 60)
             if raw.exists():
                 found[kind] = top_functions(raw)
+                if args.profile_out:
+                    args.profile_out.mkdir(parents=True, exist_ok=True)
+                    shutil.copy(raw, args.profile_out / raw.name)
         proc.wait(timeout=args.profile_seconds + RUN_GRACE_S)
         sampler.stop()
     return found
@@ -545,14 +560,18 @@ def print_report(report: dict[str, Any]) -> None:
     print(f"ratio ours/stock: {report['ratio']:.2f} (median of rounds)")
     print(
         f"CPU per request: mock {proj['mock_us']:.0f} us, generator {proj['generator_us']:.0f} us "
-        f"(master + workers + harness); stock: server {report['stock_cpu_us'].get('mock', 0):.0f}"
-        f" us, generator {report['stock_generator_us']:.0f} us"
+        f"(workers {proj['worker_us']:.0f} us + master and harness, {proj['fixed_cores']:.2f} "
+        f"cores at any rate); stock: server {report['stock_cpu_us'].get('mock', 0):.0f} us, "
+        f"generator {report['stock_generator_us']:.0f} us"
     )
     print(
         f"projection: {NATIONAL_PEAK_RPS:.0f} req/s of mixed journeys needs "
         f"{proj['mock_cores']} mock cores + {proj['generator_cores']} generator cores = "
-        f"{proj['cores']} cores (each {100 * CORE_BUSY:.0f} % busy); "
-        f"CPU ceiling of 2 cores: {proj['two_core_cpu_ceiling_rps']:.0f} req/s"
+        f"{proj['cores']} cores (each {100 * CORE_BUSY:.0f} % busy)"
+    )
+    print(
+        f"CPU ceiling of 2 cores: {proj['two_core_cpu_ceiling_rps']:.0f} req/s "
+        "(2 CPU-seconds per second over the CPU per request, with no neighbours)"
     )
     print(
         "projection measured on this 2-core machine only: no 16-core device machine was "
@@ -563,9 +582,9 @@ def print_report(report: dict[str, Any]) -> None:
     default = report.get("default_load")
     if default:
         print(
-            f"default load: {default['rps_per_user']:.2f} req/s per user at think-scale 1; "
-            f"half of {report['ours_rps']:.0f} req/s is {default['half_capacity_users']} users "
-            f"at think-scale 1"
+            f"default load: {default['rps_per_user']:.2f} req/s per user at think-scale "
+            f"{default['think_scale']:g}; half of {report['ours_rps']:.0f} req/s is "
+            f"{default['half_capacity_users']} users at think-scale {default['think_scale']:g}"
         )
     for kind, rows in report.get("profile", {}).items():
         print(f"profile {kind}: top functions by own time (own %, under it %)")
@@ -589,9 +608,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--stock-users", type=int, default=100)
     parser.add_argument(
         "--calibrate-users", type=int, default=300,
-        help="users of a run at think-scale 1 that sizes the default campaign (0: none)",
+        help="users of a run that sizes the default campaign (0: none)",
     )  # fmt: skip
+    parser.add_argument("--calibrate-think-scale", type=float, default=0.05)
     parser.add_argument("--profile-seconds", type=int, default=0, help="0: no profile")
+    parser.add_argument("--profile-out", type=Path, help="keep py-spy's collapsed stacks here")
     parser.add_argument("--tiny", action="store_true", help="one short step (smoke test)")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     return parser
