@@ -23,6 +23,7 @@ Options come from the campaign file's ``[capacity]`` table, then from flags::
     max_hold = "20s"         # a step that is not steady by then is measured anyway
     after_breach = 1         # steps after the first SLO breach (to see the plateau)
     probe_path = "/api/v1/services"
+    mode = "rate"            # or "users": steps of concurrent request loops (closed model)
     peak_rps = 7000          # the projection's target
     headroom = 0.3
     cores_per_instance = 1
@@ -48,7 +49,7 @@ from typing import IO, Any
 from . import capacity_model
 from .campaign import Campaign, check_target, convert, load_campaign
 from .capacity_export import write_textfile
-from .capacity_run import SearchPlan, StepController, search, start_probe
+from .capacity_run import SearchPlan, StepController, describe, search, start_probe
 from .errors import UsageError
 from .report import try_write_report
 from .results import CAMPAIGN, PROVENANCE, atomic_write, new_run_dir, provenance, write_json
@@ -75,7 +76,9 @@ _KEYS: dict[str, tuple[str, str]] = {
     "peak_rps": ("peak_rps", "posfloat"),
     "headroom": ("headroom", "nonnegfloat"),
     "cores_per_instance": ("cores_per_instance", "posfloat"),
+    "mode": ("mode", "mode"),
 }
+MODES = ("rate", "users")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -104,8 +107,16 @@ def _file_section(path: str | None) -> dict[str, Any]:
                 f"{path}: capacity.{key}: unknown key; expected one of {', '.join(sorted(_KEYS))}"
             )
         field, kind = _KEYS[key]
-        values[field] = convert(kind, value, f"{path}: capacity.{key}")
+        values[field] = _convert(kind, value, f"{path}: capacity.{key}")
     return values
+
+
+def _convert(kind: str, value: Any, where: str) -> Any:
+    if kind == "mode":
+        if value not in MODES:
+            raise UsageError(f"{where}: expected one of {', '.join(MODES)}, got {value!r}")
+        return value
+    return convert(kind, value, where)
 
 
 def resolve_options(path: str | None, flags: Mapping[str, Any]) -> CapacityOptions:
@@ -114,7 +125,7 @@ def resolve_options(path: str | None, flags: Mapping[str, Any]) -> CapacityOptio
         if value is None:
             continue
         field, kind = _KEYS[key]
-        values[field] = convert(kind, value, f"--{key.replace('_', '-')}")
+        values[field] = _convert(kind, value, f"--{key.replace('_', '-')}")
     plan_fields = {f.name for f in dataclasses.fields(SearchPlan)}
     plan = SearchPlan(**{k: v for k, v in values.items() if k in plan_fields})
     rest = {k: v for k, v in values.items() if k not in plan_fields}
@@ -136,7 +147,8 @@ def _options_toml(o: CapacityOptions) -> str:
         f'slo = "{o.slo}"\nstart_rps = {p.start_rps!r}\nstep_rps = {p.step_rps!r}\n'
         f'max_rps = {p.max_rps!r}\nmax_steps = {p.max_steps}\nsettle = "{p.settle_s:g}s"\n'
         f'window = {p.window}\nmax_hold = "{p.max_hold_s:g}s"\nafter_breach = {p.after_breach}\n'
-        f'probe_path = "{p.probe_path}"\npeak_rps = {o.peak_rps!r}\nheadroom = {o.headroom!r}\n'
+        f'probe_path = "{p.probe_path}"\nmode = "{p.mode}"\n'
+        f"peak_rps = {o.peak_rps!r}\nheadroom = {o.headroom!r}\n"
         f"cores_per_instance = {o.cores_per_instance!r}\n"
     )
 
@@ -149,13 +161,11 @@ def generator_flags(steps: list[dict[str, Any]]) -> list[str]:
             break
         cpu = float(s.get("worker_cpu_max", math.nan))
         if math.isfinite(cpu) and cpu > CPU_HIGH_PERCENT:
-            flags.append(
-                f"at {s['offered_rps']:g} req/s a load generator worker was at {cpu:.0f} % CPU"
-            )
+            flags.append(f"at {describe(s)} a load generator worker was at {cpu:.0f} % CPU")
         requests = float(s.get("requests", 0)) or 1.0
         if float(s.get("late", 0)) / requests > LATE_SHARE_HIGH or float(s.get("dropped", 0)):
             flags.append(
-                f"at {s['offered_rps']:g} req/s the generator started requests late or dropped "
+                f"at {describe(s)} the generator started requests late or dropped "
                 "them: the offered rate was not kept"
             )
     return flags
@@ -163,7 +173,7 @@ def generator_flags(steps: list[dict[str, Any]]) -> list[str]:
 
 def _print_step(step: dict[str, Any], out: IO[str]) -> None:
     print(
-        f"  offered {step['offered_rps']:8.0f} req/s  served {step['throughput_rps']:8.1f}  "
+        f"  {describe(step):>14}  served {step['throughput_rps']:8.1f} req/s  "
         f"mean {step['mean_ms']:8.1f} ms  p95 {step['p95_ms']:8.1f} ms  "
         f"errors {step['error_ratio'] * 100:5.2f} %  "
         f"{'steady' if step['steady'] else 'unsteady'}  "
@@ -216,7 +226,7 @@ def run_capacity(
         interrupted, reason = True, "interrupted"
     finally:
         signal.signal(signal.SIGTERM, previous)
-        controller.set_rate(0.0, stop=True)
+        controller.set_load(0.0, stop=True)
         procs.master.wait(STOP_WAIT_S)
         procs.stop()
     if not steps:
@@ -234,6 +244,7 @@ def run_capacity(
         headroom=options.headroom,
         cores_per_instance=options.cores_per_instance,
         pool=pool,
+        mode=plan.mode,
     )
     flags = generator_flags(steps)
     capacity = {
@@ -342,8 +353,13 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("campaign", nargs="?", help="campaign file (TOML, with a [capacity] table)")
     p.add_argument("--slo", help=f'objectives, e.g. "{DEFAULT_SLO}"')
-    p.add_argument("--start", dest="start_rps", type=float, help="first arrival rate, req/s")
-    p.add_argument("--step", dest="step_rps", type=float, help="rate added per step, req/s")
+    p.add_argument(
+        "--mode",
+        choices=MODES,
+        help="rate: arrival-rate steps, open model (default); users: concurrent-user steps",
+    )
+    p.add_argument("--start", dest="start_rps", type=float, help="first rate (req/s) or users")
+    p.add_argument("--step", dest="step_rps", type=float, help="added per step (req/s or users)")
     p.add_argument("--max-rate", dest="max_rps", type=float, help="highest rate to offer")
     p.add_argument("--max-steps", dest="max_steps", type=int, help="most steps")
     p.add_argument("--settle", help="time ignored at the start of each step (e.g. 2s)")

@@ -111,7 +111,7 @@ def latency_curve(x: Any, fit: Mapping[str, float]) -> Any:
 
 
 def fit_latency(throughput: Sequence[float], latency_ms: Sequence[float]) -> dict[str, Any] | None:
-    """Fit ``R(X)`` (module docstring) to steady steps; None with fewer than 3 points."""
+    """Fit ``R(X)`` (module docstring) to measured steps; None with fewer than 3 points."""
     x = np.asarray(throughput, dtype=float)
     y = np.asarray(latency_ms, dtype=float)
     keep = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
@@ -182,8 +182,23 @@ def kneedle(x: Any, y: Any) -> int | None:
     return i if diff[i] > 0 else None
 
 
+def measurable(steps: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """Steps whose latency describes an equilibrium: steady ones, and unsteady ones that still
+    served what was offered (a queue near saturation swings too much to pass the steadiness
+    test in a short hold, yet its mean is real); never an overloaded one, whose queue grows."""
+    out = []
+    for s in steps:
+        if not (math.isfinite(float(s.get("mean_ms", math.nan))) and s.get("throughput_rps")):
+            continue
+        offered = s.get("offered_rps")
+        served_all = offered is None or float(s["throughput_rps"]) >= 0.9 * float(offered)
+        if s.get("steady") or (s.get("state") == "unsteady" and served_all):
+            out.append(s)
+    return out
+
+
 def find_knee(steps: Sequence[Mapping[str, Any]], fit: Mapping[str, Any] | None) -> dict[str, Any]:
-    steady = [s for s in steps if s.get("steady")]
+    steady = measurable(steps)
     if fit is not None and steady:
         top = max(float(s["throughput_rps"]) for s in steady)
         grid = np.linspace(0.0, top, 400)
@@ -321,21 +336,29 @@ def analyse(
     headroom: float = DEFAULT_HEADROOM,
     cores_per_instance: float = 1.0,
     pool: Mapping[str, Any] | None = None,
+    mode: str = "rate",
 ) -> dict[str, Any]:
-    """Everything ``capacity.json`` says beyond the steps themselves."""
+    """Everything ``capacity.json`` says beyond the steps themselves.
+
+    The USL's concurrency is the users of a step in ``users`` mode, otherwise Little's
+    ``N = X R``.
+    """
     if not steps:
         raise ValueError("no steps were measured")
     max_step = max(steps, key=lambda s: float(s["throughput_rps"]))
     max_rps = float(max_step["throughput_rps"])
     ok = [s for s in steps if s.get("within_slo")]
     slo_rps = max((float(s["throughput_rps"]) for s in ok), default=None)
-    steady = [s for s in steps if s.get("steady")]
+    steady = measurable(steps)
     fit = fit_latency(
         [float(s["throughput_rps"]) for s in steady], [float(s["mean_ms"]) for s in steady]
     )
     usl: dict[str, Any] | None = None
     usl_error = None
-    conc = [float(s["throughput_rps"]) * float(s["mean_ms"]) / 1000.0 for s in steady]
+    if mode == "users":
+        conc = [float(s["users"]) for s in steady]
+    else:
+        conc = [float(s["throughput_rps"]) * float(s["mean_ms"]) / 1000.0 for s in steady]
     try:
         usl = fit_usl(
             np.asarray(conc), np.asarray([float(s["throughput_rps"]) for s in steady])
@@ -344,7 +367,8 @@ def analyse(
         usl_error = str(exc)
     return {
         "max_rps": max_rps,
-        "max_rps_offered": float(max_step["offered_rps"]),
+        "mode": mode,
+        "max_rps_at": max_step.get("users") if mode == "users" else max_step.get("offered_rps"),
         "slo_rps": slo_rps,
         "slo": [t.text() for t in slo],
         "knee": find_knee(steps, fit),

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from .capacity_model import latency_curve
+from .capacity_model import latency_curve, measurable
 from .report import Markup, table, verdict
 from .report_svg import RefLine, Series, line_chart
 from .usl import usl_throughput
@@ -64,10 +64,10 @@ def _headline(cap: Mapping[str, Any]) -> str:
     return table(["", "value", "unit"], rows)
 
 
-def _steps(steps: Sequence[Mapping[str, Any]]) -> str:
+def _steps(steps: Sequence[Mapping[str, Any]], users_mode: bool) -> str:
     rows = [
         [
-            s.get("offered_rps"),
+            s.get("users") if users_mode else s.get("offered_rps"),
             s.get("throughput_rps"),
             s.get("mean_ms"),
             s.get("p50_ms"),
@@ -81,8 +81,11 @@ def _steps(steps: Sequence[Mapping[str, Any]]) -> str:
         ]
         for s in steps
     ]
-    headers = ["offered req/s", "throughput", "mean ms", "p50 ms", "p95 ms", "p99 ms",
-               "errors %", "state", "SLO", "gen. CPU %", "dropped"]  # fmt: skip
+    headers = [
+        "users" if users_mode else "offered req/s",
+        *("throughput", "mean ms", "p50 ms", "p95 ms", "p99 ms", "errors %", "state", "SLO"),
+        *("gen. CPU %", "dropped"),
+    ]
     return table(headers, rows)
 
 
@@ -122,7 +125,7 @@ def _fits(cap: Mapping[str, Any]) -> str:
             )
         )
         out.append(
-            f"<p class='meta'>{usl.get('points')} steady steps; concurrency N = "
+            f"<p class='meta'>{usl.get('points')} measured steps; concurrency N = "
             "throughput &times; mean "
             f"latency (Little's law); R² {_f(usl.get('r2')):.4f}, relative RMSE "
             f"{_f(usl.get('rmse_relative')):.2%}; modelled maximum "
@@ -137,7 +140,7 @@ def _fits(cap: Mapping[str, Any]) -> str:
             f"<p class='meta'><code>{escape(fit['model'])}</code>: r0 {fit['r0_ms']:.2f} ms, "
             f"a {fit['a_ms']:.3g} ms, m {fit['m']:g}, saturation {fit['saturation_rps']:,.0f} "
             f"req/s; R² {_f(fit.get('r2')):.4f}, RMSE {fit['rmse_ms']:.2f} ms over "
-            f"{fit['points']} steady steps"
+            f"{fit['points']} measured steps"
             + (
                 " (4 fitted parameters: an exact fit, not a test of the model; "
                 "more steps give one)."
@@ -151,7 +154,8 @@ def _fits(cap: Mapping[str, Any]) -> str:
 
 def _charts(cap: Mapping[str, Any]) -> str:
     steps = cap.get("steps") or []
-    offered = [_f(s.get("offered_rps")) for s in steps]
+    users_mode = cap.get("mode") == "users"
+    offered = [_f(s.get("users") if users_mode else s.get("offered_rps")) for s in steps]
     x = [_f(s.get("throughput_rps")) for s in steps]
     mean = [_f(s.get("mean_ms")) for s in steps]
     p95 = [_f(s.get("p95_ms")) for s in steps]
@@ -164,22 +168,26 @@ def _charts(cap: Mapping[str, Any]) -> str:
     if theory.get("capacity_rps"):
         refs.append(RefLine("y", _f(theory["capacity_rps"]), "theory", "#9467bd"))
     top = max([*offered, *x, 1.0])
+    diagonal = (
+        [] if users_mode else [Series("offered = served", [0, top], [0, top], "#bbb", dash=True)]
+    )
     tput = line_chart(
         "throughput-vs-load",
-        [
-            Series("offered = served", [0, top], [0, top], color="#bbb", dash=True),
-            Series("throughput", offered, x, points=True),
-        ],
-        x_label="offered load, req/s",
+        [*diagonal, Series("throughput", offered, x, points=True)],
+        x_label="users (concurrent request loops)" if users_mode else "offered load, req/s",
         y_label="throughput, req/s",
         x_min=0.0,
         refs=refs,
     )
-    out = ["<h3>Throughput against offered load</h3>", tput]
+    title = "users" if users_mode else "offered load"
+    out = [f"<h3>Throughput against {title}</h3>", tput]
     usl = cap.get("usl")
-    steady = [s for s in steps if s.get("steady")]
+    steady = measurable(steps)
     if usl and steady:
-        n = [_f(s["throughput_rps"]) * _f(s["mean_ms"]) / 1000.0 for s in steady]
+        if users_mode:
+            n = [_f(s["users"]) for s in steady]
+        else:
+            n = [_f(s["throughput_rps"]) * _f(s["mean_ms"]) / 1000.0 for s in steady]
         grid = np.linspace(0.0, max(n) * 1.3, 120)
         fitted = usl_throughput(grid, _f(usl["lambda_rps"]), _f(usl["sigma"]), _f(usl["kappa"]))
         out += [
@@ -188,7 +196,7 @@ def _charts(cap: Mapping[str, Any]) -> str:
                 "usl",
                 [
                     Series(
-                        "measured (N = X R)",
+                        "measured (N = users)" if users_mode else "measured (N = X R)",
                         n,
                         [_f(s["throughput_rps"]) for s in steady],
                         points=True,
@@ -276,7 +284,7 @@ def capacity_section(cap: Mapping[str, Any]) -> str:
         _charts(cap),
         _fits(cap),
         "<h3>Steps</h3>",
-        _steps(cap.get("steps") or []),
+        _steps(cap.get("steps") or [], cap.get("mode") == "users"),
     ]
     for flag in cap.get("flags") or []:
         parts.append(f'<div class="flag">flag: {escape(str(flag))}</div>')

@@ -10,8 +10,8 @@ arrival rate through the probe's control file. Each step is held until it is ste
 - after ``settle_s``, a step is *steady* when over its last ``window`` intervals the served
   rate equals the offered one (an open system in equilibrium serves what arrives) and does not
   vary between intervals, both within :data:`STEADY_CV` or three Poisson standard deviations
-  (whichever is wider), and the mean latency is not still rising (last interval at most
-  :data:`STEADY_RISE` times the first). It is *overloaded* when every interval serves less than
+  (whichever is wider), and the mean latency is not still rising (its second half at most
+  :data:`STEADY_RISE` times its first). It is *overloaded* when every interval serves less than
   it is offered and latency rises: the queue grows without bound, and the step ends at once.
   At ``max_hold_s`` a step is measured anyway and marked unsteady;
 - the step's figures (throughput, errors, mean and percentile latency from the merged histogram
@@ -30,7 +30,7 @@ import math
 import time
 import urllib.request
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,9 +64,18 @@ class SearchPlan:
     max_hold_s: float = 20.0
     after_breach: int = 1
     probe_path: str = "/api/v1/services"
+    mode: str = "rate"  # "rate": arrivals per second (open model); "users": request loops
 
-    def rate(self, index: int) -> float:
-        return self.start_rps + index * self.step_rps
+    def load(self, index: int) -> float:
+        """The setting of step ``index``: req/s, or a number of users in ``users`` mode."""
+        value = self.start_rps + index * self.step_rps
+        return float(round(value)) if self.mode == "users" else value
+
+
+def describe(step: Mapping[str, Any]) -> str:
+    if step.get("users") is not None:
+        return f"{step['users']:g} users"
+    return f"{step['offered_rps']:g} req/s"
 
 
 @dataclass(frozen=True)
@@ -138,24 +147,49 @@ def window_figures(first: Scrape, last: Scrape) -> dict[str, float]:
     }
 
 
-def classify(intervals: list[dict[str, float]], offered_rps: float) -> str | None:
-    """``"steady"``, ``"overloaded"``, or None (hold on); see the module docstring."""
+def classify(intervals: list[dict[str, float]], offered_rps: float | None) -> str | None:
+    """``"steady"``, ``"overloaded"``, or None (hold on); see the module docstring.
+
+    ``offered_rps`` None: a closed model (user steps), steady when throughput is flat and
+    latency is not rising; it cannot be overloaded (its users wait for their answers).
+    """
     rates = [iv["throughput_rps"] for iv in intervals]
     mean = sum(rates) / len(rates)
-    if mean <= 0 or offered_rps <= 0:
+    if mean <= 0:
+        return None
+    first, last = _halves(intervals)
+    finite = math.isfinite(first) and math.isfinite(last)
+    rising = finite and last > STEADY_RISE * first
+    if offered_rps is None:
+        per = max(1.0, mean * REPORT_INTERVAL_S)
+        spread = math.sqrt(sum((r - mean) ** 2 for r in rates) / len(rates)) / mean
+        return "steady" if spread <= max(STEADY_CV, 3.0 / math.sqrt(per)) and not rising else None
+    if offered_rps <= 0:
         return None
     per_interval = max(1.0, offered_rps * REPORT_INTERVAL_S)
     spread_tol = max(STEADY_CV, 3.0 / math.sqrt(per_interval))
     level_tol = max(STEADY_CV, 3.0 / math.sqrt(per_interval * len(rates)))
-    first, last = intervals[0]["mean_ms"], intervals[-1]["mean_ms"]
-    finite = math.isfinite(first) and math.isfinite(last)
     if all(r < offered_rps * (1 - level_tol) for r in rates) and finite and last > first:
         return "overloaded"
     spread = math.sqrt(sum((r - mean) ** 2 for r in rates) / len(rates)) / mean
-    rising = finite and last > STEADY_RISE * first
     if spread <= spread_tol and abs(mean - offered_rps) <= level_tol * offered_rps and not rising:
         return "steady"
     return None
+
+
+def _halves(intervals: list[dict[str, float]]) -> tuple[float, float]:
+    """Mean latency of the first and of the second half of the intervals (request-weighted):
+    near saturation single 2 s intervals swing too much to show a trend."""
+    half = max(1, len(intervals) // 2)
+
+    def mean_ms(ivs: list[dict[str, float]]) -> float:
+        n = sum(iv["throughput_rps"] for iv in ivs if math.isfinite(iv["mean_ms"]))
+        total = sum(
+            iv["throughput_rps"] * iv["mean_ms"] for iv in ivs if math.isfinite(iv["mean_ms"])
+        )
+        return total / n if n > 0 else math.nan
+
+    return mean_ms(intervals[:half]), mean_ms(intervals[-half:])
 
 
 def _sleep_to_phase() -> None:
@@ -174,8 +208,11 @@ class StepController:
         self.metrics_url = metrics_url
         self.plan = plan
 
-    def set_rate(self, rate: float, stop: bool = False) -> None:
-        atomic_write(self.control_path, json.dumps({"rate": rate, "stop": stop}))
+    def set_load(self, value: float, stop: bool = False) -> None:
+        """Rate (req/s) or users, as the plan's mode says; ``stop`` ends the test."""
+        key = "users" if self.plan.mode == "users" else "rate"
+        setting = int(value) if key == "users" else value
+        atomic_write(self.control_path, json.dumps({key: setting, "stop": stop}))
 
     def _aligned_scrape(self) -> Scrape:
         _sleep_to_phase()
@@ -186,9 +223,10 @@ class StepController:
             time.sleep(0.2)
         raise ProcessFailed(f"the load generator's {self.metrics_url} does not answer")
 
-    def measure(self, offered_rps: float, alive: Callable[[], bool]) -> dict[str, Any]:
+    def measure(self, load: float, alive: Callable[[], bool]) -> dict[str, Any]:
         plan = self.plan
-        self.set_rate(offered_rps)
+        offered_rps = None if plan.mode == "users" else load
+        self.set_load(load)
         started = time.time()
         time.sleep(plan.settle_s)
         scrapes = [self._aligned_scrape()]
@@ -206,6 +244,7 @@ class StepController:
         figures = window_figures(scrapes[-plan.window - 1], scrapes[-1])
         return {
             "offered_rps": offered_rps,
+            "users": load if plan.mode == "users" else None,
             "started_unix_s": started,
             "window_start_unix_s": scrapes[-plan.window - 1].at_unix_s,
             "window_end_unix_s": scrapes[-1].at_unix_s,
@@ -230,25 +269,30 @@ def search(
     steps: list[dict[str, Any]] = []
     breached_at: int | None = None
     for index in range(plan.max_steps):
-        rate = plan.rate(index)
-        if rate > plan.max_rps:
-            return steps, f"reached the highest rate to try ({plan.max_rps:g} req/s)"
-        step = controller.measure(rate, alive)
+        load = plan.load(index)
+        if load > plan.max_rps:
+            return steps, f"reached the highest load to try ({plan.max_rps:g})"
+        step = controller.measure(load, alive)
         step["within_slo"] = bool(within_slo(step) and step["steady"])
         steps.append(step)
         on_step(step)
         if not step["within_slo"] and breached_at is None:
             breached_at = index
         if breached_at is not None and index - breached_at >= plan.after_breach:
-            return steps, f"the SLO was breached at {steps[breached_at]['offered_rps']:g} req/s"
+            return steps, f"the SLO was breached at {describe(steps[breached_at])}"
         if len(steps) >= 2:
             prev = steps[-2]
             gained = step["throughput_rps"] - prev["throughput_rps"]
-            offered = step["offered_rps"] - prev["offered_rps"]
-            if offered > 0 and gained < GROWTH_MIN * offered:
+            if plan.mode == "users":
+                # Linear scaling from the previous step would add this much.
+                expected = prev["throughput_rps"] * (step["users"] / max(1.0, prev["users"]) - 1)
+            else:
+                expected = step["offered_rps"] - prev["offered_rps"]
+            if expected > 0 and gained < GROWTH_MIN * expected:
                 return steps, (
                     f"throughput stopped growing ({prev['throughput_rps']:.0f} -> "
-                    f"{step['throughput_rps']:.0f} req/s for {offered:g} req/s more offered)"
+                    f"{step['throughput_rps']:.0f} req/s from {describe(prev)} to "
+                    f"{describe(step)})"
                 )
     return steps, f"ran the most steps allowed ({plan.max_steps})"
 

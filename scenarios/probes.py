@@ -7,10 +7,12 @@ single ``GET`` of ``--probe-path`` started in a bounded pool (an open model neve
 room: a full pool drops the arrival and counts it, as :mod:`scenarios.open_model` does).
 
 The rate comes from ``--probe-control FILE``, a JSON object ``{"rate": 300.0, "stop": false}``
-that the harness rewrites atomically. The master (or a local runner) reads it every
-:data:`POLL_S` and sends the rate to its workers with Locust's own message protocol, so
-remote workers follow too; ``"stop": true`` ends the test cleanly (status ``complete``).
-Each executor (one per worker, ``--open-executors``) takes its share of the rate::
+that the harness rewrites atomically; ``{"users": 16}`` instead runs a closed model of that
+many request loops over all executors, each sending its next ``GET`` as soon as the previous
+one answered (user steps: concurrency set, throughput measured). The master (or a local
+runner) reads it every :data:`POLL_S` and sends it to its workers with Locust's own message
+protocol, so remote workers follow too; ``"stop": true`` ends the test cleanly (status
+``complete``). Each executor (one per worker, ``--open-executors``) takes its share of the rate::
 
     locust --headless --host http://127.0.0.1:8080 --probe-path /api/v1/services \\
         --probe-control /tmp/rate.json --open-executors 1 -u 1 -r 1 -t 10m CapacityProbe
@@ -46,6 +48,7 @@ DEFAULT_POOL_SIZE = 1000  # concurrent requests per executor; far above what one
 
 class _Control:
     rate = 0.0  # arrivals per second over all executors
+    users = 0  # closed model: request loops over all executors (rate is then ignored)
     executors = 1
 
 
@@ -71,9 +74,30 @@ class CapacityProbe(PortalUser):
         self.rng = random.Random()
         self.pool = Pool(self.pool_size)
         self._rate_now = 0.0
+        self._loops: list[Any] = []
 
     def target_rate(self) -> float:
         return self._rate_now
+
+    def _loops_wanted(self) -> int:
+        executors = max(1, CONTROL.executors)
+        share, extra = divmod(CONTROL.users, executors)
+        index = getattr(self.environment.runner, "worker_index", 0) or 0
+        return share + (1 if index % executors < extra else 0)
+
+    def _set_loops(self, want: int) -> None:
+        self._loops = [g for g in self._loops if not g.dead]
+        while len(self._loops) < want and not self.pool.full():
+            self._loops.append(self.pool.spawn(self._closed_loop))
+        while len(self._loops) > want:
+            self._loops.pop().kill(block=False)
+
+    def _closed_loop(self) -> None:
+        while True:
+            resp = self.client.get(self.path, name=self.name)
+            open_model.SCHEDULE.completed += 1
+            if not resp.ok:
+                open_model.SCHEDULE.failed += 1
 
     @task
     def run_schedule(self) -> None:
@@ -81,6 +105,14 @@ class CapacityProbe(PortalUser):
         open_model._RUNNING.add(self)  # its target rate is then reported as loadgen_target_rps
         due = time.monotonic()
         while True:
+            if CONTROL.users > 0:
+                self._rate_now = 0.0
+                self._set_loops(self._loops_wanted())
+                gevent.sleep(IDLE_SLEEP_S)
+                due = time.monotonic()
+                continue
+            if self._loops:
+                self._set_loops(0)
             self._rate_now = rate = CONTROL.rate / max(1, CONTROL.executors)
             if rate <= 0:
                 gevent.sleep(IDLE_SLEEP_S)
@@ -128,7 +160,7 @@ def _follow_control(environment: Any, path: str) -> None:
     """Master or local runner: apply the control file, and pass the rate on to workers."""
     runner = environment.runner
     sent_at = 0.0
-    sent_rate: float | None = None
+    sent: tuple[float, int] | None = None
     while True:
         control = _read_control(path)
         if control is not None:
@@ -138,12 +170,15 @@ def _follow_control(environment: Any, path: str) -> None:
                 runner.quit()
                 return
             CONTROL.rate = max(0.0, float(control.get("rate", 0.0)))
+            CONTROL.users = max(0, int(control.get("users", 0)))
         now = time.monotonic()
-        if isinstance(runner, MasterRunner) and (
-            CONTROL.rate != sent_rate or now - sent_at > RESEND_S
-        ):
-            runner.send_message(MESSAGE, {"rate": CONTROL.rate, "executors": CONTROL.executors})
-            sent_rate, sent_at = CONTROL.rate, now
+        setting = (CONTROL.rate, CONTROL.users)
+        if isinstance(runner, MasterRunner) and (setting != sent or now - sent_at > RESEND_S):
+            runner.send_message(
+                MESSAGE,
+                {"rate": CONTROL.rate, "users": CONTROL.users, "executors": CONTROL.executors},
+            )
+            sent, sent_at = setting, now
         gevent.sleep(POLL_S)
 
 
@@ -185,6 +220,7 @@ def _select_probe(environment: Any, **_kwargs: Any) -> None:
         def on_rate(environment: Any, msg: Any, **_kw: Any) -> None:
             CONTROL.executors = max(1, int(msg.data.get("executors", 1)))
             CONTROL.rate = float(msg.data.get("rate", 0.0))
+            CONTROL.users = int(msg.data.get("users", 0))
 
         runner.register_message(MESSAGE, on_rate)
         return

@@ -27,7 +27,7 @@ def test_file_then_flags(tmp_path: Path) -> None:
     assert (o.plan.start_rps, o.plan.step_rps, o.plan.settle_s, o.plan.max_hold_s) == (
         10.0, 20.0, 0.5, 9.0,
     )  # fmt: skip
-    assert o.plan.rate(3) == 70.0
+    assert o.plan.load(3) == 70.0
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,7 @@
 """``portal-load capacity`` end to end against the embedded mock's simulated backend, whose
 capacity and latency curve are known: M/M/c with c servers and exponential service times.
 
-Kept short (two searches, about 100 s together on 2 cores) and at capacities the machine drives
+Kept short (three searches, about 130 s together on 2 cores) and at capacities the machine drives
 with one Locust worker while it also runs the mock, so the generator is not the bottleneck
 (each search fails with exit code 4 if a worker went above 90 % CPU or dropped arrivals).
 """
@@ -18,26 +18,39 @@ import pytest
 
 from harness.queueing import mean_response_s
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(150)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(250)]  # a search, and one retry
+EXIT_GENERATOR_FLAGGED = 4
 HERE = Path(__file__).parent
 CAPACITY_TOLERANCE = 0.10  # measured maximum within 10 % of servers / mean service time
 # Latency below the knee: the M/M/c mean plus a constant overhead (client, HTTP and event-loop
-# time outside the simulated pool), estimated at the lightest step. Each other step agrees
-# within 20 % of the theory or 4 ms, whichever is larger (a 6 s window at utilisation 0.75
-# holds ~900 requests whose mean varies by ~5 %, and the shared 2-core machine adds jitter).
-MMC_REL_TOLERANCE = 0.20
-MMC_ABS_TOLERANCE_MS = 4.0
+# time outside the simulated pool), estimated at the lightest step. The queue itself makes a
+# short window's mean noisy: simulated M/M/4 (20 ms) means over 8 s windows vary by 6 % at
+# utilisation 0.225 (the reference), 6 % at 0.45 and 9 % at 0.675 (one standard deviation), so
+# a step's difference from the reference has a spread of ~2-3 ms; each step must agree within
+# 25 % of the theory or 5 ms, whichever is larger (about 2.5 standard deviations), and the
+# shared 2-core machine adds its own jitter.
+MMC_REL_TOLERANCE = 0.25
+MMC_ABS_TOLERANCE_MS = 5.0
 BELOW_KNEE_UTILISATION = 0.8
+
+
+def _search(out: Path, config: str, flags: tuple[str, ...]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "harness.cli", "capacity", "--mock-config", str(HERE / config),
+         "--workers", "1", "--slo", "p95<300ms,errors<1%", "--settle", "1s", "--max-hold", "10s",
+         "--out", str(out), *flags],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
 
 
 def _capacity(tmp_path: Path, config: str, *flags: str) -> tuple[dict[str, Any], Path, str]:
     out = tmp_path / "results"
-    proc = subprocess.run(
-        [sys.executable, "-m", "harness.cli", "capacity", "--mock-config", str(HERE / config),
-         "--workers", "1", "--slo", "p95<300ms,errors<1%", "--settle", "1s", "--max-hold", "10s",
-         "--out", str(out), *flags],
-        capture_output=True, text=True, timeout=140,
-    )  # fmt: skip
+    proc = _search(out, config, flags)
+    if proc.returncode == EXIT_GENERATOR_FLAGGED:
+        # The machine is shared: when other work starves the load generator, the search says
+        # so (exit 4) and its figures are not evidence either way. Measure once more.
+        out = tmp_path / "results-again"
+        proc = _search(out, config, flags)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     (run_dir,) = [p for p in out.iterdir() if p.is_dir()]
     return json.loads((run_dir / "capacity.json").read_text()), run_dir, proc.stdout
@@ -45,13 +58,14 @@ def _capacity(tmp_path: Path, config: str, *flags: str) -> tuple[dict[str, Any],
 
 def test_capacity_and_latency_curve_match_mmc_theory(tmp_path: Path) -> None:
     cap, run_dir, output = _capacity(
-        tmp_path, "pool-200.toml", "--start", "50", "--step", "50", "--window", "3"
+        tmp_path, "pool-200.toml", "--start", "45", "--step", "45", "--window", "4"
     )
     theory = cap["theory"]
     assert theory["capacity_rps"] == 200.0 and theory["servers"] == 4
     assert abs(cap["max_rps"] / 200.0 - 1) <= CAPACITY_TOLERANCE, cap["steps"]
     assert cap["slo_rps"] is not None and cap["slo_rps"] <= cap["max_rps"]
-    assert 0.4 * 200 <= cap["knee"]["throughput_rps"] <= 200
+    knee = cap["knee"]["throughput_rps"]
+    assert knee is not None and 0.4 * 200 <= knee <= 200, cap["knee"]
     # Erlang C below the knee.
     below = [
         s for s in cap["steps"]
@@ -87,3 +101,19 @@ def test_higher_capacity_is_found_within_ten_percent(tmp_path: Path) -> None:
     assert abs(cap["max_rps"] / 500.0 - 1) <= CAPACITY_TOLERANCE, cap["steps"]
     assert cap["usl"] is not None and cap["usl"]["points"] >= 3
     assert cap["stop_reason"]
+
+
+def test_user_steps_saturate_at_the_same_capacity(tmp_path: Path) -> None:
+    # Closed model: 2, 6 and 10 request loops against 4 servers of 20 ms. Throughput grows
+    # with users until the pool saturates; the USL is fitted with N = users.
+    cap, _, output = _capacity(
+        tmp_path, "pool-200.toml", "--mode", "users", "--start", "2", "--step", "4",
+        "--window", "2", "--max-steps", "3",
+    )  # fmt: skip
+    assert cap["mode"] == "users"
+    assert [s["users"] for s in cap["steps"]][:2] == [2.0, 6.0]
+    assert abs(cap["max_rps"] / 200.0 - 1) <= CAPACITY_TOLERANCE, cap["steps"]
+    first = cap["steps"][0]
+    # Two users and four servers: nobody waits, so each user's loop runs at 1 / R.
+    assert first["throughput_rps"] == pytest.approx(2000.0 / first["mean_ms"], rel=0.1)
+    assert "users" in output
