@@ -336,6 +336,11 @@ def _journeys(summary: Mapping[str, Any]) -> str:
             order = 999
         by_journey.setdefault(journey, []).append((order, label or step, int(r.get("count", 0))))
     started = {str(r.get("name")): int(r.get("count", 0)) for r in journeys}
+    if by_journey:
+        out.append(
+            "<p class='meta'>Step 0 counts journeys that ran to their end (or failed); journeys "
+            "still under way when the run stopped can make a later step pass 100 %.</p>"
+        )
     for journey in sorted(by_journey, key=lambda j: -started.get(j, 0)):
         steps = sorted(by_journey[journey])
         labels = ["0 started"] + [f"{o} {lab}" for o, lab, _ in steps]
