@@ -10,11 +10,11 @@ A campaign file is TOML; every key is optional and command-line flags override t
     seed = 1
 
     [load]
-    users = 60                # closed model: concurrent users ...
-    spawn_rate = 20           # ... started per second
+    users = 300               # closed model: concurrent users ...
+    spawn_rate = 50           # ... started per second
     shape = ""                # or ramp, step, spike, soak, diurnal (scenarios/shapes.py)
     arrival_rate = 0.0        # open model: visits per second (replaces users)
-    think_scale = 1.0         # multiplier of the workload model's think times
+    think_scale = 0.05        # multiplier of the workload model's think times (1: real pace)
     user_classes = []         # default: the workload model's mix
 
     [load.shape_params]       # passed as --shape-<name> to Locust
@@ -56,9 +56,14 @@ SHAPES = ("ramp", "step", "spike", "soak", "diurnal")
 USER_CLASSES = ("CitizenUser", "AnonymousVisitor", "OpenModelVisits")
 
 # The embedded default: a minute of mixed journeys at a load two cores hold with headroom.
+# 300 users with think times at 1/20 of the workload model's (each user stands for 20
+# citizens) send about 900-1,000 req/s of mixed journeys: about 40 % of what the whole run
+# (mock, master, two workers) sustains on 2 cores (benchmarks/RESULTS.md, e2e_run), so the
+# default leaves headroom on a shared machine. think_scale = 1 is the model's real pace.
 DEFAULT_DURATION_S = 60.0
-DEFAULT_USERS = 60
-DEFAULT_SPAWN_RATE = 20.0
+DEFAULT_USERS = 300
+DEFAULT_SPAWN_RATE = 50.0
+DEFAULT_THINK_SCALE = 0.05
 
 
 def parse_duration(value: Any, where: str) -> float:
@@ -90,7 +95,7 @@ class Campaign:
     shape: str = ""
     shape_params: Mapping[str, float] = field(default_factory=dict)
     arrival_rate: float = 0.0
-    think_scale: float = 1.0
+    think_scale: float = DEFAULT_THINK_SCALE
     user_classes: tuple[str, ...] = ()
     workers: int = 0
     mock_workers: int = 1

@@ -90,6 +90,9 @@ def master_options(
         host,
         "--run-time",
         f"{max(1, round(c.duration_s))}s",
+        # No --stop-timeout: users (and the open model's executors, whose one task is the
+        # whole schedule) stop when the run ends; what they sent after it would reach the mock
+        # but not the results. At most the requests in flight at that instant differ.
         "--results-dir",
         str(run_dir),
         "--metrics-port",
@@ -122,12 +125,9 @@ def master_options(
         ]
         # The open model installs its executor itself when an arrival option is given; named
         # on the command line, its zero weight would make Locust drop it.
-        # No --stop-timeout: the executor's one task is the whole schedule, and letting it
-        # finish would go on starting visits after the run's end, uncounted.
         classes: tuple[str, ...] = ()
     else:
-        # Users finish the journey step under way (up to 5 s) when the run ends.
-        opts += ["-u", str(c.users), "-r", f"{c.spawn_rate:g}", "--stop-timeout", "5"]
+        opts += ["-u", str(c.users), "-r", f"{c.spawn_rate:g}"]
         if c.shape:
             opts += ["--shape", c.shape]
             for key, value in sorted(c.shape_params.items()):
