@@ -32,8 +32,9 @@ SETTLE_EVERY_S = 0.1
 FAULTS_SETTING = "faults"
 
 _BEARER = "Bearer "
-# Bounds the verified-token cache: one entry per live session (~0.5 KB), at peak concurrency.
-VERIFIED_TOKENS_MAX = 200_000
+# Bounds the verified-token cache (~0.6 KB an entry, so at most ~30 MB): tokens seen again
+# within a session hit it; when full it is emptied and refills from live traffic.
+VERIFIED_TOKENS_MAX = 50_000
 
 
 class Portal:
