@@ -112,7 +112,8 @@ def load_vs_capacity() -> PanelBuilder:
         "Server-side load, the generator's target, the measured capacities and the peak.",
         [
             Query(LOAD, "load (server)"),
-            Query(f"sum(loadgen_target_rps{{{LG}}})", "target (generator)"),
+            # The running generator's target, not the capacity job's ($job lists the latter).
+            Query('sum(loadgen_target_rps{job="loadgen"})', "target (generator)"),
             Query(SLO_CAPACITY, "capacity within SLO"),
             Query(MAX_CAPACITY, "maximum throughput"),
             Query(PEAK, "national peak"),
