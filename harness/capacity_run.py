@@ -28,17 +28,13 @@ from __future__ import annotations
 import json
 import math
 import time
-import urllib.request
-from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from prometheus_client.parser import text_string_to_metric_families
-
 from .errors import ProcessFailed
-from .livestats import quantile
+from .livestats import Sample, quantile, scrape
 from .processes import Child, child_environment, free_port, locust_argv, start_mock
 from .results import atomic_write
 
@@ -48,7 +44,6 @@ STEADY_CV = 0.10  # relative spread of per-interval throughput within a steady w
 STEADY_RISE = 1.5  # the last interval's mean latency over the first one's, still steady
 GROWTH_MIN = 0.5  # a step whose throughput grew by less than this share of the offered rise
 START_TIMEOUT_S = 60.0  # Locust's start-up and the workers' connection to the master
-_NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -78,56 +73,9 @@ def describe(step: Mapping[str, Any]) -> str:
     return f"{step['offered_rps']:g} req/s"
 
 
-@dataclass(frozen=True)
-class Scrape:
-    """Cumulative figures of one scrape of the load generator, summed over request names."""
-
-    at_unix_s: float
-    requests: float = 0.0
-    failures: float = 0.0
-    latency_sum_s: float = 0.0
-    buckets: tuple[tuple[float, float], ...] = ()
-    dropped: float = 0.0
-    late: float = 0.0
-    worker_cpu: dict[str, float] = field(default_factory=dict)
-
-
-def parse_scrape(text: str, at_unix_s: float) -> Scrape:
-    values: dict[str, float] = defaultdict(float)
-    buckets: dict[float, float] = defaultdict(float)
-    cpu: dict[str, float] = {}
-    for family in text_string_to_metric_families(text):
-        for s in family.samples:
-            if s.name == "loadgen_response_time_seconds_bucket":
-                buckets[float(s.labels["le"])] += s.value
-            elif s.name == "loadgen_worker_cpu_percent":
-                cpu[s.labels.get("worker", "?")] = s.value
-            else:
-                values[s.name] += s.value
-    return Scrape(
-        at_unix_s=at_unix_s,
-        requests=values["loadgen_requests_total"],
-        failures=values["loadgen_failures_total"],
-        latency_sum_s=values["loadgen_response_time_seconds_sum"],
-        buckets=tuple(sorted(buckets.items())),
-        dropped=values["loadgen_dropped_starts_total"],
-        late=values["loadgen_late_starts_total"],
-        worker_cpu=cpu,
-    )
-
-
-def scrape(url: str) -> Scrape | None:
-    try:
-        with _NO_PROXY.open(url, timeout=2.0) as resp:
-            text = resp.read().decode("utf-8")
-    except OSError:
-        return None
-    return parse_scrape(text, time.time())
-
-
-def window_figures(first: Scrape, last: Scrape) -> dict[str, float]:
+def window_figures(first: Sample, last: Sample) -> dict[str, float]:
     """Throughput, errors and latency between two scrapes (a step's measurement window)."""
-    seconds = max(1e-9, last.at_unix_s - first.at_unix_s)
+    seconds = max(1e-9, last.at - first.at)
     count = last.requests - first.requests
     before = dict(first.buckets)
     delta = tuple((le, max(0.0, c - before.get(le, 0.0))) for le, c in last.buckets)
@@ -214,10 +162,10 @@ class StepController:
         setting = int(value) if key == "users" else value
         atomic_write(self.control_path, json.dumps({key: setting, "stop": stop}))
 
-    def _aligned_scrape(self) -> Scrape:
+    def _aligned_scrape(self) -> Sample:
         _sleep_to_phase()
         for _ in range(3):
-            s = scrape(self.metrics_url)
+            s = scrape(self.metrics_url, clock=time.time)
             if s is not None:
                 return s
             time.sleep(0.2)
@@ -246,8 +194,8 @@ class StepController:
             "offered_rps": offered_rps,
             "users": load if plan.mode == "users" else None,
             "started_unix_s": started,
-            "window_start_unix_s": scrapes[-plan.window - 1].at_unix_s,
-            "window_end_unix_s": scrapes[-1].at_unix_s,
+            "window_start_unix_s": scrapes[-plan.window - 1].at,
+            "window_end_unix_s": scrapes[-1].at,
             "steady": state == "steady",
             "state": state or "unsteady",
             "intervals": [
@@ -396,13 +344,5 @@ def start_probe(
 
 
 def _workers_connected(procs: ProbeProcesses, workers: int) -> bool:
-    try:
-        with _NO_PROXY.open(procs.metrics_url, timeout=2.0) as resp:
-            text = resp.read().decode("utf-8")
-    except OSError:
-        return False
-    for family in text_string_to_metric_families(text):
-        for s in family.samples:
-            if s.name == "loadgen_users":
-                return s.value >= workers
-    return False
+    sample = scrape(procs.metrics_url)
+    return sample is not None and sample.users >= workers

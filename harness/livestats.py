@@ -11,6 +11,7 @@ import math
 import time
 import urllib.request
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -26,22 +27,24 @@ class Sample:
     at: float
     requests: float = 0.0
     failures: float = 0.0
+    latency_sum_s: float = 0.0
     buckets: tuple[tuple[float, float], ...] = ()  # (upper bound s, cumulative count)
     users: float = 0.0
     workers: float = 0.0
     target_rps: float = 0.0
     dropped: float = 0.0
+    late: float = 0.0
     worker_cpu: dict[str, float] = field(default_factory=dict)
 
 
-def scrape(url: str) -> Sample | None:
-    """One scrape of a ``/metrics`` URL, or None if it does not answer."""
+def scrape(url: str, clock: Callable[[], float] = time.monotonic) -> Sample | None:
+    """One scrape of a ``/metrics`` URL stamped by ``clock``, or None if it does not answer."""
     try:
         with _NO_PROXY.open(url, timeout=SCRAPE_TIMEOUT_S) as resp:
             text = resp.read().decode("utf-8")
     except OSError:
         return None
-    return parse(text, time.monotonic())
+    return parse(text, clock())
 
 
 def parse(text: str, at: float) -> Sample:
@@ -60,11 +63,13 @@ def parse(text: str, at: float) -> Sample:
         at=at,
         requests=values["loadgen_requests_total"],
         failures=values["loadgen_failures_total"],
+        latency_sum_s=values["loadgen_response_time_seconds_sum"],
         buckets=tuple(sorted(buckets.items())),
         users=values["loadgen_users"],
         workers=values["loadgen_workers"],
         target_rps=values["loadgen_target_rps"],
         dropped=values["loadgen_dropped_starts_total"],
+        late=values["loadgen_late_starts_total"],
         worker_cpu=cpu,
     )
 
