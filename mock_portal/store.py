@@ -174,17 +174,6 @@ class Store:
             self._writer_conn = connect(self.path)
         return self._writer_conn
 
-    def _run_transaction(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
-        conn = self._writer_connection()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            result = fn(conn, *args)
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
-        return result
-
     async def write(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(conn, *args)`` in one transaction; returns once committed.
 
@@ -276,10 +265,6 @@ class Store:
                 conn.execute("ROLLBACK")
             raise
         return outcomes
-
-    def write_sync(self, fn: Callable[..., T], *args: Any) -> T:
-        """The same transaction, run on the calling thread (start-up and tests)."""
-        return self._writer.submit(self._run_transaction, fn, args).result()
 
     async def checkpoint(self) -> None:
         """Copy the WAL back into the database (PASSIVE: waits for nobody), off the loop."""
