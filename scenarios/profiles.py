@@ -166,30 +166,11 @@ class Spike(Profile):
 
 
 @dataclass(frozen=True, kw_only=True)
-class Soak(Profile):
-    """Constant ``users`` for a long ``hold_s`` after a gentle ``ramp_s``: leaks and drift."""
+class Soak(Ramp):
+    """Constant ``users`` for a long ``hold_s`` after a gentle ``ramp_s``: leaks and drift.
+    A ramp in shape; its own name and an hour's hold by default."""
 
-    users: int = 100
-    ramp_s: float = 60.0
     hold_s: float = 3600.0
-
-    def __post_init__(self) -> None:
-        self._validate_positive(users=self.users, ramp_s=self.ramp_s, hold_s=self.hold_s)
-
-    @property
-    def duration_s(self) -> float:
-        return self.ramp_s + self.hold_s
-
-    @property
-    def spawn_rate(self) -> float:
-        return max(1.0, self.users / self.ramp_s) if self.ramp_s > 0 else float(self.users)
-
-    def users_at(self, t_s: float) -> int | None:
-        if t_s >= self.duration_s:
-            return None
-        if t_s < self.ramp_s:
-            return max(1, math.ceil(self.users * t_s / self.ramp_s))
-        return self.users
 
 
 def peak_to_average(weights: tuple[float, ...] | list[float]) -> float:
