@@ -161,17 +161,7 @@ def parse_threshold(text: str, where: str, target: Target) -> Threshold:
         assert percentile is not None
         if not 0 < percentile <= 100:
             raise UsageError(f"{where}: {text!r}: percentile must be in (0, 100]")
-    elif metric not in (
-        "avg",
-        "med",
-        "min",
-        "max",
-        "error_rate",
-        "failures",
-        "count",
-        "rps",
-        "conversion",
-    ):
+    elif metric not in METRICS[1:]:  # every metric but the percentile, handled above
         raise UsageError(
             f"{where}: {text!r}: unknown metric {raw!r}; expected one of {', '.join(METRICS)}"
         )

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from ._probe_runner import run_probe
 
 ROOT = Path(__file__).resolve().parents[2]
 PROBE = Path(__file__).with_name("_payment_probe.py")
@@ -15,16 +14,7 @@ PROBE = Path(__file__).with_name("_payment_probe.py")
 
 @pytest.fixture(scope="module")
 def probe() -> dict:
-    done = subprocess.run(
-        [sys.executable, str(PROBE)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=ROOT,
-        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
-    )
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
+    return dict(run_probe(PROBE))
 
 
 def test_every_attempt_carries_the_first_key_and_body(probe: dict) -> None:
