@@ -58,7 +58,8 @@ __all__ = [
 
 CORRECTED_SUFFIX = "+CO"
 """Suffix of the request type of the twin event that an open-model journey fires for each
-request, with the journey's start lag added: latency corrected for coordinated omission."""
+request, with the journey's start lag and the request's wait for a connection added: latency
+corrected for coordinated omission."""
 
 
 # What the transport may raise; each becomes a failed response (status 0), never an exception
@@ -139,9 +140,14 @@ class _PooledClient(HTTPClient):
             host_port = f"{host_port}:{self.port}"
         self.head_start = f"Host: {host_port}\r\nUser-Agent: {_USER_AGENT}\r\n"
 
-    def send(self, method: str, target: str, fields: str, body: bytes) -> Any:
+    def send(self, method: str, target: str, fields: str, body: bytes) -> tuple[Any, float]:
         """Send one request; a connection the server closed while idle is retried once for
-        idempotent methods (RFC 9110 §9.2.2), as ``HTTPClient.request`` does."""
+        idempotent methods (RFC 9110 §9.2.2), as ``HTTPClient.request`` does.
+
+        Returns the response and the seconds the request queued for a connection because
+        every connection of the pool was busy: time spent at the client, not in the service.
+        (When the connection that frees up was closed, its reconnect counts as queueing too.)
+        """
         if not _TARGET.fullmatch(target):
             raise ValueError(f"invalid request target {target!r}")
         if not _TOKEN.fullmatch(method):
@@ -153,8 +159,14 @@ class _PooledClient(HTTPClient):
             message += body
         pool = self._connection_pool
         retries = 1 if method in _IDEMPOTENT_METHODS else 0
+        queued_s = 0.0
         while True:
-            sock = pool.get_socket()
+            if pool._semaphore.locked():
+                start = time.perf_counter()
+                sock = pool.get_socket()
+                queued_s += time.perf_counter() - start
+            else:
+                sock = pool.get_socket()
             try:
                 sock.sendall(message)
             except OSError:
@@ -168,13 +180,14 @@ class _PooledClient(HTTPClient):
                 pool.release_socket(sock)
                 raise
             try:
-                return HTTPSocketPoolResponse(
+                response = HTTPSocketPoolResponse(
                     sock,
                     pool,
                     block_size=self.block_size,
                     method=method,
                     headers_type=ResponseHeaders,
                 )
+                return response, queued_s
             except HTTPConnectionClosed:
                 # the response released the socket; the server closed a kept-alive connection
                 if retries:
@@ -212,6 +225,7 @@ class PortalResponse:
         "error",
         "headers",
         "meta",
+        "queued_ms",
         "status_code",
         "url",
     )
@@ -230,6 +244,9 @@ class PortalResponse:
         self.url = url
         self.error = error
         self.meta: dict[str, Any] = {}
+        self.queued_ms = 0.0
+        """Milliseconds the request waited for a free connection of its pool (see
+        :meth:`PortalSession.request`)."""
         self._session: PortalSession | None = None
         self._catch = False
         self._entered = False
@@ -303,7 +320,7 @@ class PortalResponse:
         elif result is not None:
             meta["exception"] = result
         assert self._session is not None
-        self._session._fire(meta)
+        self._session._fire(meta, queued_ms=self.queued_ms)
 
     def __repr__(self) -> str:
         return f"<PortalResponse {self.status_code} {self.url}>"
@@ -424,6 +441,7 @@ class PortalSession:
         start_time = time.time()
         start = time.perf_counter()
         resp = self._send(method, url, fields, body, timeout)
+        queued_ms = resp.queued_ms
         redirects = 0
         while allow_redirects and resp.status_code in _REDIRECT_CODES and redirects < MAX_REDIRECTS:
             location = resp.header("Location")
@@ -433,7 +451,12 @@ class PortalSession:
             if resp.status_code in (301, 302, 303):
                 method, fields, body = "GET", self._fields, b""
             resp = self._send(method, location, fields, body, timeout)
-        response_time_ms = (time.perf_counter() - start) * 1000.0
+            queued_ms += resp.queued_ms
+        # Service time: from the moment the request has a connection (connecting included) to
+        # the end of its response. Waiting for one of a shared pool's busy connections is the
+        # client's queue; it goes only into the corrected twin of an open-model request.
+        response_time_ms = (time.perf_counter() - start) * 1000.0 - queued_ms
+        resp.queued_ms = queued_ms
 
         if context is None:
             context = self.user.context() if self.user is not None else {}
@@ -460,7 +483,7 @@ class PortalSession:
         if catch_response:
             resp._catch = True
         else:
-            self._fire(resp.meta)
+            self._fire(resp.meta, queued_ms=queued_ms)
         return resp
 
     def report(
@@ -494,13 +517,15 @@ class PortalSession:
             corrected,
         )
 
-    def _fire(self, meta: dict[str, Any], corrected: bool = True) -> None:
+    def _fire(self, meta: dict[str, Any], corrected: bool = True, queued_ms: float = 0.0) -> None:
         self.request_event.fire(**meta)
         lag_ms = self.start_lag_ms
         if lag_ms is not None and corrected:
+            # As wrk2 measures: from when the request was due (its visit's intended start, or
+            # the moment the journey asked for it), not from when a connection was free to send.
             twin = dict(meta)
             twin["request_type"] = meta["request_type"] + CORRECTED_SUFFIX
-            twin["response_time"] = meta["response_time"] + lag_ms
+            twin["response_time"] = meta["response_time"] + queued_ms + lag_ms
             self.request_event.fire(**twin)
 
     def get(self, url: str, **kwargs: Any) -> PortalResponse:
@@ -533,16 +558,18 @@ class PortalSession:
             full_url = url
         try:
             if timeout is None:
-                raw = client.send(method, target, fields, body)
+                raw, queued_s = client.send(method, target, fields, body)
                 content = raw.read()
             else:
                 # the response closes its connection when interrupted before its end
                 with gevent.Timeout(timeout, RequestTimeout(f"no response within {timeout} s")):
-                    raw = client.send(method, target, fields, body)
+                    raw, queued_s = client.send(method, target, fields, body)
                     content = raw.read()
         except TRANSPORT_ERRORS as error:
             return PortalResponse(0, b"", {}, full_url, error)
-        return PortalResponse(raw.status_code, content, raw.info(), full_url, None)
+        resp = PortalResponse(raw.status_code, content, raw.info(), full_url, None)
+        resp.queued_ms = queued_s * 1000.0
+        return resp
 
     def _client_for(self, key: tuple[str, str, int]) -> _PooledClient:
         client = self._clients.get(key)

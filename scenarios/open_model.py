@@ -7,9 +7,12 @@ Poisson) and starts each visit in a bounded gevent ``Pool``:
 
 - a visit that starts after its intended time is *late* (lag above ``--late-after-ms``);
 - a visit due while the pool is full is *dropped* (an open model never waits for room);
-- every request, journey and visit is recorded twice: its service time, and with the visit's
-  start lag added (request type ``GET+CO`` etc.), the latency a user arriving on schedule
-  would have seen, as wrk2 measures it.
+- every request, journey and visit is recorded twice: its service time (from the moment it
+  has a connection), and with the visit's start lag and the request's wait for a free
+  connection added (request type ``GET+CO`` etc.), the latency a user arriving on schedule
+  would have seen, as wrk2 measures it. With ``--open-connections`` below the pool size, a
+  server stall holds the few connections in flight while every request due meanwhile queues:
+  the stall shows in the corrected tail, and in the service time of those few only.
 
 The schedule is reported as request events of type ``SCHEDULE`` (``start lag`` for every start,
 ``late start``, ``dropped start`` as failures) and in the module-level :data:`SCHEDULE` counters,
@@ -90,7 +93,9 @@ class OpenModelVisits(PortalUser):
     def __init__(self, environment: Any) -> None:
         options = environment.parsed_options
         self.pool_size = getattr(options, "open_pool_size", DEFAULT_POOL_SIZE)
-        self.concurrency = self.pool_size
+        # Keep-alive connections per host, shared by the executor's visits (none queues for
+        # one by default); fewer make visits wait for a free one, as wrk2's fixed connections do.
+        self.concurrency = getattr(options, "open_connections", 0) or self.pool_size
         super().__init__(environment)
         self.settings = Settings.from_environment(environment)
         self.late_after_ms = getattr(options, "late_after_ms", DEFAULT_LATE_AFTER_MS)
@@ -157,7 +162,7 @@ class OpenModelVisits(PortalUser):
             self.host,
             self.environment.events.request,
             self,
-            concurrency=self.pool_size,
+            concurrency=self.concurrency,
             clients=self.client._clients,
         )
         session.start_lag_ms = lag_ms
@@ -248,6 +253,15 @@ def _add_arguments(parser: Any) -> None:
         default=DEFAULT_POOL_SIZE,
         env_var="PORTAL_OPEN_POOL_SIZE",
         help="most visits in flight per executor; arrivals beyond it are dropped and counted",
+    )
+    group.add_argument(
+        "--open-connections",
+        type=int,
+        default=0,
+        env_var="PORTAL_OPEN_CONNECTIONS",
+        help="keep-alive connections per executor and host, shared by its visits "
+        "(0: as many as --open-pool-size); a request waiting for one counts the wait "
+        "in its corrected (+CO) time only",
     )
     group.add_argument(
         "--open-executors",

@@ -43,6 +43,8 @@ def app(environ, start_response):
         return [b'{"type": "https://portal.example/problems/not-found"}']
     if path == "/slow":
         gevent.sleep(1.0)
+    if path == "/pause":
+        gevent.sleep(0.3)
     if path == "/boom":
         start_response("503 Service Unavailable", [("Retry-After", "1")])
         return [b"busy"]
@@ -109,6 +111,15 @@ def main() -> None:
     dead = PortalSession(f"http://127.0.0.1:{port}", hook)
     r = dead.get("/x")
     out["refused"] = [r.status_code, type(r.error).__name__]
+
+    # Two journeys share one connection: the second waits for the first's 0.3 s response.
+    shared = PortalSession(base, hook, concurrency=1)
+    shared.start_lag_ms = 0.0
+    first = gevent.spawn(shared.get, "/pause", name="/holds-the-connection")
+    gevent.sleep(0.05)
+    shared.get("/json", name="/queued")
+    first.join()
+    shared.start_lag_ms = None
 
     try:
         s.get("/json\r\nX: y")

@@ -47,6 +47,8 @@ def test_every_request_fires_one_standard_event(probe: dict) -> None:
         "/slow",
         "/json",
         "/x",
+        "/holds-the-connection",
+        "/queued",
     ]
     assert http[0]["length"] == len(b'{"a": 1}')
     assert http[0]["url"].endswith("/json?q=a+b")
@@ -106,7 +108,18 @@ def test_start_lag_adds_a_corrected_twin(probe: dict) -> None:
     lagged = [e for e in probe["events"] if e["name"] == "/lagged"]
     assert [e["type"] for e in lagged] == ["GET", "GET+CO"]
     assert lagged[1]["time_ms"] == pytest.approx(lagged[0]["time_ms"] + 5.0)
-    assert sum(e["type"].endswith("+CO") for e in probe["events"]) == 1
+    corrected = [e["name"] for e in probe["events"] if e["type"].endswith("+CO")]
+    assert corrected == ["/lagged", "/holds-the-connection", "/queued"]
+
+
+def test_waiting_for_a_connection_is_in_the_corrected_time_only(probe: dict) -> None:
+    queued = [e for e in probe["events"] if e["name"] == "/queued"]
+    assert [e["type"] for e in queued] == ["GET", "GET+CO"]
+    # It asked 0.05 s into the other request's 0.3 s: served fast, due 0.25 s earlier.
+    assert queued[0]["time_ms"] < 150
+    assert queued[1]["time_ms"] >= 200
+    holder = [e for e in probe["events"] if e["name"] == "/holds-the-connection"]
+    assert 300 <= holder[0]["time_ms"] == pytest.approx(holder[1]["time_ms"])
 
 
 def test_header_injection_is_refused(probe: dict) -> None:

@@ -37,6 +37,15 @@ pytestmark = pytest.mark.slow
 @contextmanager
 def serve_mock(workdir: Path, config: str, *extra: str) -> Iterator[str]:
     """A mock portal child process on an ephemeral loopback port; yields its base URL."""
+    with mock_process(workdir, config, *extra) as (url, _proc):
+        yield url
+
+
+@contextmanager
+def mock_process(
+    workdir: Path, config: str, *extra: str
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """:func:`serve_mock`, yielding the child process beside the URL."""
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "mock.toml").write_text(config)
     log_path = workdir / "mock.log"
@@ -54,7 +63,7 @@ def serve_mock(workdir: Path, config: str, *extra: str) -> Iterator[str]:
             url = match.group(1) if match else None
             time.sleep(0.05)
         assert url is not None, f"mock did not start: {log_path.read_text()[-2000:]}"
-        yield url
+        yield url, proc
     finally:
         proc.terminate()
         proc.wait(timeout=30)
