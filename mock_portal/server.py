@@ -72,10 +72,11 @@ async def _serve(
     from aiohttp import web
 
     from .app import create_app
+    from .protocol import PortalRunner
     from .state import PORTAL
 
     app = create_app(config)
-    runner = web.AppRunner(
+    runner = PortalRunner(
         app, handle_signals=False, access_log=None, shutdown_timeout=shutdown_timeout_s
     )
     await runner.setup()

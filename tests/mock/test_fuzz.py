@@ -12,7 +12,9 @@ Runs are bounded and deterministic: a fixed number of examples per operation, de
 from __future__ import annotations
 
 import asyncio
+import json
 import re
+import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -40,6 +42,7 @@ from mock_portal.config import MAX_SERVERS, ConfigError, Faults
 from mock_portal.faults import FaultEngine
 from mock_portal.metrics import PortalMetrics
 from mock_portal.openapi import build_document
+from mock_portal.protocol import PortalRunner
 
 from .conftest import ADMIN_TOKEN, REDIRECT_URI, pkce_pair
 
@@ -66,7 +69,7 @@ def _serve_in_thread(app: web.Application) -> tuple[LiveServer, threading.Thread
     ready = threading.Event()
 
     async def start() -> None:
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        runner = PortalRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
@@ -410,3 +413,45 @@ def test_a_capacity_pool_too_large_to_build_is_refused(server: LiveServer) -> No
         timeout=10,
     )
     assert r.status_code == 422 and "servers" in r.json()["detail"]
+
+
+MALFORMED_HTTP = {
+    "not HTTP": b"GARBAGE\r\n\r\n",
+    "header without a colon": b"GET /healthz HTTP/1.1\r\nHost: x\r\nNoColon\r\n\r\n",
+    "header line too long": b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: %s\r\n\r\n" % (b"a" * 9000),
+    "NUL in a header": b"GET /healthz HTTP/1.1\r\nHost: x\x00y\r\n\r\n",
+    "unknown HTTP version": b"GET /healthz HTTP/9.9\r\nHost: x\r\n\r\n",
+    "bad chunk size": (
+        b"POST /api/v1/applications HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+        b"Content-Type: application/json\r\n\r\nZZ\r\n\r\n"
+    ),
+    "Content-Length with chunked (smuggling)": (
+        b"POST /api/v1/applications HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+        b"Content-Length: 3\r\n\r\n0\r\n\r\n"
+    ),
+}
+
+
+@pytest.mark.parametrize("raw", MALFORMED_HTTP.values(), ids=MALFORMED_HTTP.keys())
+def test_malformed_http_gets_a_problem_and_a_closed_connection(
+    server: LiveServer, raw: bytes
+) -> None:
+    """Requests that aiohttp refuses before the app sees them are problem details too."""
+    port = urlsplit(server.url).port
+    with socket.create_connection(("127.0.0.1", port), timeout=REQUEST_TIMEOUT_S) as sock:
+        sock.sendall(raw)
+        answer = b""
+        while chunk := sock.recv(65536):  # the server closes the connection after answering
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    status_line, *fields = head.decode("latin-1").split("\r\n")
+    assert status_line.split(" ", 2)[1] == "400", answer[:300]
+    headers = {k.lower(): v.strip() for k, v in (f.split(":", 1) for f in fields)}
+    assert headers["content-type"] == PROBLEM
+    assert int(headers["content-length"]) == len(body)
+    problem = json.loads(body)
+    assert problem["status"] == 400
+    assert problem["type"].endswith("/malformed-request")
+    assert problem["detail"].startswith("the request is not valid HTTP/1.1: ")
+    assert "\n" not in problem["detail"]
+    assert requests.get(f"{server.url}/healthz", timeout=10).status_code == 200
