@@ -12,7 +12,7 @@ import time
 import urllib.request
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -34,6 +34,7 @@ class Sample:
     target_rps: float = 0.0
     dropped: float = 0.0
     late: float = 0.0
+    reported_s: float = 0.0  # Unix time the latest merged worker report ends at (0: none yet)
     worker_cpu: dict[str, float] = field(default_factory=dict)
 
 
@@ -70,6 +71,7 @@ def parse(text: str, at: float) -> Sample:
         target_rps=values["loadgen_target_rps"],
         dropped=values["loadgen_dropped_starts_total"],
         late=values["loadgen_late_starts_total"],
+        reported_s=values["loadgen_reported_until_timestamp_seconds"],
         worker_cpu=cpu,
     )
 
@@ -105,17 +107,55 @@ class Interval:
 
 
 def interval(prev: Sample | None, cur: Sample) -> Interval:
+    """Figures between two scrapes: rates over the time the workers' reports cover when the
+    exporter says (``reported_s``), else over the time between the scrapes."""
     if prev is None or cur.at <= prev.at or cur.requests < prev.requests:
-        prev = Sample(at=cur.at - 1e-9)
-    dt = cur.at - prev.at
-    before = dict(prev.buckets)
+        # No earlier scrape of this test: percentiles of everything so far, no rates.
+        prev, dt = None, 0.0
+    elif prev.reported_s > 0 and cur.reported_s > prev.reported_s:
+        dt = cur.reported_s - prev.reported_s
+    else:
+        dt = cur.at - prev.at
+    before = dict(prev.buckets) if prev is not None else {}
     delta = tuple((le, max(0.0, c - before.get(le, 0.0))) for le, c in cur.buckets)
     return Interval(
         seconds=dt,
-        rps=(cur.requests - prev.requests) / dt,
-        failures_per_s=(cur.failures - prev.failures) / dt,
+        rps=(cur.requests - prev.requests) / dt if prev is not None else 0.0,
+        failures_per_s=(cur.failures - prev.failures) / dt if prev is not None else 0.0,
         p50_s=quantile(0.50, delta),
         p95_s=quantile(0.95, delta),
         p99_s=quantile(0.99, delta),
         total=cur,
     )
+
+
+class LiveRates:
+    """Turns successive scrapes into the figures of the latest reported interval.
+
+    Workers report every couple of seconds; a view that scrapes at its own pace would see one
+    report in some intervals and two in others, and show rates that alternate between half
+    and double the truth. Here a scrape that brings no new report shows the previous figures
+    (with the current gauges: users, workers, totals), and rates are taken over the time the
+    new reports cover. When no report comes for ``stale_after_s``, the figures fall back to
+    the time between scrapes, so a load generator that stopped reporting shows 0 req/s.
+    """
+
+    def __init__(self, stale_after_s: float = 6.0) -> None:
+        self.stale_after_s = stale_after_s
+        self._base: Sample | None = None
+        self._last: Interval | None = None
+
+    def update(self, cur: Sample) -> Interval:
+        base, last = self._base, self._last
+        if (
+            base is not None
+            and last is not None
+            and cur.reported_s > 0
+            and cur.reported_s == base.reported_s
+            and cur.requests >= base.requests
+            and cur.at - base.at < self.stale_after_s
+        ):
+            return replace(last, total=cur)
+        iv = interval(base, cur)
+        self._base, self._last = cur, iv
+        return iv

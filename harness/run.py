@@ -277,7 +277,7 @@ def _watch(
     # --metrics-linger: the live view must not stand in for Prometheus's final scrape.
     url = f"http://127.0.0.1:{metrics_port}/live"
     started = time.monotonic()
-    prev: livestats.Sample | None = None
+    rates = livestats.LiveRates()
     stop_sent = False
     deadline = started + campaign.duration_s + START_GRACE_S + 30
     while master.alive():
@@ -295,8 +295,7 @@ def _watch(
         cur = livestats.scrape(url)
         elapsed = time.monotonic() - started
         note = "stopping" if stop_sent else ""
-        progress.show(elapsed, livestats.interval(prev, cur) if cur else None, note)
-        prev = cur or prev
+        progress.show(elapsed, rates.update(cur) if cur else None, note)
         master.wait(PROGRESS_EVERY_S)
     code = master.proc.returncode
     if code not in (0, 1) and not stop_sent:  # 1: locust's "the test had failures"

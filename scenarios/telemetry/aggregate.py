@@ -155,6 +155,10 @@ class RunAggregator:
         self.start_s: float | None = None
         self.stop_s: float | None = None
         self.last_update_s: float | None = None
+        self.reported_to_s = 0.0
+        """Unix time at which the latest merged report's interval ended: the counters hold the
+        requests made up to about then (rates computed against it do not alias with the
+        reports' period, as rates against the time of reading do)."""
         self.interrupted = False
         self.histograms: dict[tuple[str, str], HdrHistogram] = {}
         self.failures: Counter[tuple[str, str, str]] = Counter()
@@ -230,6 +234,7 @@ class RunAggregator:
             return
         start_s = float(report["start_s"])
         end_s = float(report["end_s"])
+        self.reported_to_s = max(self.reported_to_s, end_s)
         row = self._row(start_s)
         row.covered_from_s = min(start_s, row.covered_from_s or start_s)
         row.covered_to_s = max(end_s, row.covered_to_s or end_s)

@@ -15,7 +15,8 @@ with ``dashboards/``; do not rename):
 - ``loadgen_corrected_response_time_seconds{name,method}``: the open model's latencies
   corrected for coordinated omission (``+CO`` events);
 - gauges ``loadgen_users``, ``loadgen_workers``, ``loadgen_target_rps``,
-  ``loadgen_worker_cpu_percent{worker}``, ``loadgen_schedule_lag_seconds``; counters
+  ``loadgen_worker_cpu_percent{worker}``, ``loadgen_schedule_lag_seconds``,
+  ``loadgen_reported_until_timestamp_seconds``; counters
   ``loadgen_dropped_starts_total``, ``loadgen_late_starts_total``.
 
 :func:`serve` runs it on gevent's WSGI server (Locust processes are gevent processes;
@@ -124,6 +125,11 @@ class LoadgenCollector(Collector):
             corrected.add_metric([name, method], *_buckets_of(histogram))
         yield corrected
 
+        yield GaugeMetricFamily(
+            "loadgen_reported_until_timestamp_seconds",
+            "Unix time at which the latest merged worker report ends (0 before the first).",
+            value=agg.reported_to_s,
+        )
         yield GaugeMetricFamily("loadgen_users", "Users running now.", value=live.users)
         yield GaugeMetricFamily(
             "loadgen_workers", "Load-generating processes connected now.", value=live.workers

@@ -116,6 +116,8 @@ def test_gauges_and_generator_health() -> None:
     assert families["loadgen_dropped_starts"][0].value == 4
     assert families["loadgen_late_starts"][0].value == 10
     assert families["loadgen_schedule_lag_seconds"][0].value == 0.02
+    # the counters hold the requests of the reports that end at 2 s (rates divide by it)
+    assert families["loadgen_reported_until_timestamp_seconds"][0].value == 2.0
     cpu = {s.labels["worker"]: s.value for s in families["loadgen_worker_cpu_percent"]}
     assert cpu == {"1": 30.0, "2": 30.0}
 
@@ -127,6 +129,7 @@ def test_an_empty_run_still_exposes_every_family() -> None:
         "loadgen_requests", "loadgen_failures", "loadgen_response_time_seconds", "loadgen_users",
         "loadgen_workers", "loadgen_target_rps", "loadgen_dropped_starts",
         "loadgen_worker_cpu_percent", "loadgen_schedule_lag_seconds",
+        "loadgen_reported_until_timestamp_seconds",
     ):  # fmt: skip
         assert name in families
     assert families["loadgen_requests"] == []
