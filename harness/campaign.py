@@ -14,6 +14,9 @@ A campaign file is TOML; every key is optional and command-line flags override t
     spawn_rate = 50           # ... started per second
     shape = ""                # or ramp, step, spike, soak, diurnal (scenarios/shapes.py)
     arrival_rate = 0.0        # open model: visits per second (replaces users)
+    poisson = false           # open model: Poisson arrivals instead of evenly spaced ones
+    pool_size = 0             # open model: most visits in flight per worker (0: 1000)
+    connections = 0           # open model: keep-alive connections per worker (0: pool_size)
     think_scale = 0.05        # multiplier of the workload model's think times (1: real pace)
     user_classes = []         # default: the workload model's mix
 
@@ -95,6 +98,9 @@ class Campaign:
     shape: str = ""
     shape_params: Mapping[str, float] = field(default_factory=dict)
     arrival_rate: float = 0.0
+    arrival_poisson: bool = False
+    open_pool_size: int = 0
+    open_connections: int = 0
     think_scale: float = DEFAULT_THINK_SCALE
     user_classes: tuple[str, ...] = ()
     workers: int = 0
@@ -136,6 +142,9 @@ class Campaign:
             spawn_rate=self.spawn_rate,
             shape=self.shape,
             arrival_rate=self.arrival_rate,
+            poisson=self.arrival_poisson,
+            pool_size=self.open_pool_size,
+            connections=self.open_connections,
             think_scale=self.think_scale,
             user_classes=list(self.user_classes),
         )
@@ -209,6 +218,9 @@ _SCHEMA: dict[str, dict[str, tuple[str, str]]] = {
         "spawn_rate": ("spawn_rate", "posfloat"),
         "shape": ("shape", "shape"),
         "arrival_rate": ("arrival_rate", "nonnegfloat"),
+        "poisson": ("arrival_poisson", "bool"),
+        "pool_size": ("open_pool_size", "nonnegint"),
+        "connections": ("open_connections", "nonnegint"),
         "think_scale": ("think_scale", "nonnegfloat"),
         "user_classes": ("user_classes", "classes"),
         "shape_params": ("shape_params", "params"),

@@ -48,6 +48,9 @@ def _run(args: argparse.Namespace) -> int:
         spawn_rate=args.spawn_rate,
         shape=args.shape,
         arrival_rate=args.arrival_rate,
+        arrival_poisson=True if args.arrival_poisson else None,
+        open_pool_size=args.open_pool_size,
+        open_connections=args.open_connections,
         think_scale=args.think_scale,
         user_classes=args.user_class or None,
         workers=args.workers,
@@ -131,6 +134,21 @@ def _add_run_parser(sub: Any) -> None:
     run.add_argument("--spawn-rate", type=float, help="users started per second")
     run.add_argument("--shape", help="load shape: ramp, step, spike, soak, diurnal")
     run.add_argument("--arrival-rate", type=float, help="visits per second (open model)")
+    run.add_argument(
+        "--arrival-poisson",
+        action="store_true",
+        help="Poisson arrivals (open model; default: evenly spaced)",
+    )
+    run.add_argument(
+        "--open-pool-size",
+        type=int,
+        help="most visits in flight per worker (open model; 0: 1000)",
+    )
+    run.add_argument(
+        "--open-connections",
+        type=int,
+        help="keep-alive connections per worker (open model; 0: as many as --open-pool-size)",
+    )
     run.add_argument("--think-scale", type=float, help="multiplier of think times")
     run.add_argument("--user-class", action="append", help="user class (repeatable)")
     run.add_argument("--workers", type=int, help="Locust worker processes (0: one per core)")

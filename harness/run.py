@@ -118,6 +118,9 @@ def master_options(
             f"{c.duration_s:g}",
             "--open-executors",
             str(c.worker_count()),
+            *(["--arrival-poisson"] if c.arrival_poisson else []),
+            *(["--open-pool-size", str(c.open_pool_size)] if c.open_pool_size else []),
+            *(["--open-connections", str(c.open_connections)] if c.open_connections else []),
             "-u",
             str(c.worker_count()),
             "-r",
@@ -251,7 +254,7 @@ def run_campaign(
         in_flight_bound = int(
             visits.get("started", 0) - visits.get("completed", 0)
             if "started" in visits
-            else campaign.worker_count() * OPEN_POOL_SIZE
+            else campaign.worker_count() * (campaign.open_pool_size or OPEN_POOL_SIZE)
         )
     summary = _cross_check(run_dir, summary, mock_count, in_flight_bound)
     try_write_report(run_dir, warn=lambda message: print(message, file=out))

@@ -55,6 +55,16 @@ count = 3
     assert load_campaign(_write(tmp_path, c.to_toml())).users == 50
 
 
+def test_open_model_settings_round_trip(tmp_path: Path) -> None:
+    text = "[load]\narrival_rate = 40.0\npoisson = true\npool_size = 300\nconnections = 16\n"
+    c = load_campaign(_write(tmp_path, text), open_connections=8)
+    assert (c.open_model, c.arrival_poisson, c.open_pool_size, c.open_connections) == (
+        True, True, 300, 8,
+    )  # fmt: skip
+    again = load_campaign(_write(tmp_path, c.to_toml()))
+    assert (again.arrival_poisson, again.open_pool_size, again.open_connections) == (True, 300, 8)
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
@@ -67,6 +77,8 @@ count = 3
         ("[load\nusers = 3\n", "not valid TOML"),
         ("[load]\nshape = 'ramp'\narrival_rate = 5.0\n", "not both"),
         ("[campaign]\nhost = 'ftp://x'\n", "host: expected http(s)://"),
+        ("[load]\npoisson = 1\n", "load.poisson: expected true or false"),
+        ("[load]\npool_size = -1\n", "load.pool_size: -1 is out of range"),
     ],
 )
 def test_mistakes_name_the_file_and_key(tmp_path: Path, text: str, message: str) -> None:

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -127,11 +128,15 @@ def _master_port(out: Path) -> str:
 
 def test_open_model_run_counts_every_request(tmp_path: Path) -> None:
     proc = _portal_load("run", "--arrival-rate", "15", "--duration", "8s", "--workers", "2",
+                        "--arrival-poisson", "--open-pool-size", "200", "--open-connections", "8",
                         "--think-scale", "0.05", "--no-tty", "--out", str(tmp_path))  # fmt: skip
     output, _ = proc.communicate(timeout=120)
     assert proc.returncode == 0, output
-    summary = _summary(_run_dir(tmp_path))
+    run_dir = _run_dir(tmp_path)
+    summary = _summary(run_dir)
     assert summary["open_model"]["started"] > 0
+    load = tomllib.loads((run_dir / "campaign.toml").read_text())["load"]
+    assert (load["poisson"], load["pool_size"], load["connections"]) == (True, 200, 8)
     assert summary["checks"]["counts_agree"] is True, summary["checks"]
     checks = summary["checks"]
     assert abs(checks["loadgen_request_count"] - checks["mock_request_count"]) <= (
