@@ -113,6 +113,11 @@ def test_a_stall_appears_in_the_corrected_tail_and_not_in_the_service_time(
     def slower_than(histogram: Counter[int], ms: int) -> int:
         return sum(n for t, n in histogram.items() if t >= ms)
 
+    print(
+        f"\n{sum(service.values())} requests; >= 500 ms: service {slower_than(service, 500)}, "
+        f"corrected {slower_than(corrected, 500)}; p99: service {_quantile(service, 0.99)} ms, "
+        f"corrected {_quantile(corrected, 0.99)} ms"
+    )
     # Only the requests in flight when the mock froze waited for it on the server...
     assert slower_than(service, 500) <= CONNECTIONS
     assert _quantile(service, 0.99) < 100
