@@ -368,8 +368,14 @@ def _cross_check(
             flags.append(
                 f"the load generator counted {total:.0f} requests, the mock {mock_count:.0f}"
             )
-    if summary.get("loadgen_cpu_high"):
-        flags.append("a load generator worker was above 90 % CPU: its latencies may be inflated")
+    telemetry_flags = summary.get("flags") or []
+    if "loadgen_cpu_high" in telemetry_flags:
+        flags.append(
+            "a load generator worker was above 90 % CPU for 4 s or more: "
+            "its latencies may be inflated"
+        )
+    if "reports_rejected" in telemetry_flags:
+        flags.append("worker reports could not be merged: the counts are incomplete")
     summary["checks"] = checks
     write_json(run_dir / "summary.json", summary)
     return summary

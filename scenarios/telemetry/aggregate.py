@@ -36,6 +36,7 @@ from scenarios.telemetry.recorder import (
 
 __all__ = [
     "CPU_HIGH_PERCENT",
+    "CPU_HIGH_REPORTS",
     "OPEN_MODEL_MAXIMA",
     "SEAL_AFTER_INTERVALS",
     "DegradedEvent",
@@ -48,6 +49,9 @@ logger = logging.getLogger(__name__)
 
 # Locust warns above 90 % too: past it a generator measures its own queueing, not the target.
 CPU_HIGH_PERCENT = 90.0
+#: Consecutive reports above CPU_HIGH_PERCENT that make a process "busy": one report (2 s) of
+#: a worker spawning its users is not saturation; two in a row are.
+CPU_HIGH_REPORTS = 2
 # Reports reach the master within one interval; rows older than this many intervals are
 # sealed (their percentiles fixed and their histogram freed) so a long run stays small.
 SEAL_AFTER_INTERVALS = 4
@@ -70,10 +74,16 @@ class WorkerHealth:
     cpu_sum: float = 0.0
     cpu_max: float = 0.0
     cpu_last: float = 0.0
+    cpu_high_streak: int = 0  # consecutive reports above CPU_HIGH_PERCENT, now
+    cpu_high_streak_max: int = 0
     loop_lag_max_s: float = 0.0
     loop_lag_last_s: float = 0.0
     open_model: dict[str, float] = field(default_factory=dict)
     state: str = "ok"
+
+    @property
+    def cpu_high(self) -> bool:
+        return self.cpu_high_streak_max >= CPU_HIGH_REPORTS
 
     @property
     def cpu_mean(self) -> float:
@@ -252,6 +262,8 @@ class RunAggregator:
             health.cpu_sum += cpu
             health.cpu_max = max(health.cpu_max, cpu)
             health.cpu_last = cpu
+            health.cpu_high_streak = health.cpu_high_streak + 1 if cpu > CPU_HIGH_PERCENT else 0
+            health.cpu_high_streak_max = max(health.cpu_high_streak_max, health.cpu_high_streak)
         if report.get("loop_lag_s") is not None:
             health.loop_lag_last_s = float(report["loop_lag_s"])
             health.loop_lag_max_s = max(health.loop_lag_max_s, health.loop_lag_last_s)
@@ -367,4 +379,5 @@ class RunAggregator:
         return max(lags)
 
     def cpu_high(self) -> list[WorkerHealth]:
-        return [w for w in self.workers.values() if w.cpu_max > CPU_HIGH_PERCENT]
+        """Processes that were above CPU_HIGH_PERCENT for CPU_HIGH_REPORTS reports in a row."""
+        return [w for w in self.workers.values() if w.cpu_high]

@@ -32,7 +32,7 @@ from typing import Any
 from hdrh.histogram import HdrHistogram
 
 from scenarios.telemetry import hdr
-from scenarios.telemetry.aggregate import CPU_HIGH_PERCENT, RunAggregator
+from scenarios.telemetry.aggregate import RunAggregator
 from scenarios.telemetry.recorder import section_of
 
 __all__ = [
@@ -180,7 +180,7 @@ def build_summary(
             "users_last": w.users,
             "cpu_percent_max": round(w.cpu_max, 1),
             "cpu_percent_mean": round(w.cpu_mean, 1),
-            "cpu_high": w.cpu_max > CPU_HIGH_PERCENT,
+            "cpu_high": w.cpu_high,
             "loop_lag_max_s": round(w.loop_lag_max_s, 4),
             "first_report_unix_s": w.first_report_s,
             "last_report_unix_s": w.last_report_s,

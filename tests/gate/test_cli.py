@@ -4,6 +4,7 @@ synthetic results folders: exit codes, the three outputs, refusals."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -135,9 +136,18 @@ def test_baseline_save_refuses_a_partial_run_and_a_bad_name(results, capsys) -> 
 
 def test_committed_baselines_are_not_ignored_by_git() -> None:
     def ignored(path: str) -> bool:
+        # --no-index: by the .gitignore rules alone (a tracked file is never reported
+        # ignored otherwise); no global or system excludes of the machine.
         done = subprocess.run(
-            ["git", "check-ignore", "-q", path], cwd=ROOT, timeout=30, check=False
+            ["git", "-c", "core.excludesFile=/dev/null", "check-ignore", "--no-index", "-q", path],
+            cwd=ROOT,
+            env={**os.environ, "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": "/dev/null"},
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
         )
+        assert done.returncode in (0, 1), done.stderr
         return done.returncode == 0
 
     assert not ignored("results/baselines/main/baseline.json")

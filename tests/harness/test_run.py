@@ -9,6 +9,8 @@ import subprocess
 import sys
 import time
 import tomllib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -19,13 +21,27 @@ pytestmark = pytest.mark.slow
 LIGHT = ["--users", "8", "--spawn-rate", "8", "--think-scale", "0.05", "--no-tty"]
 
 
-def _portal_load(*args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
+@contextmanager
+def _portal_load(*args: str) -> Iterator[subprocess.Popen[str]]:
+    """``portal-load ARGS`` as a child; whatever the test does, it is stopped at the end the
+    way a user stops it (SIGTERM: the harness stops the mock and Locust it started, which a
+    SIGKILL would leave running), and killed only if that does not end it."""
+    proc = subprocess.Popen(
         [sys.executable, "-m", "harness.cli", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.communicate(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.communicate()
 
 
 def _run_dir(out: Path) -> Path:
@@ -47,9 +63,12 @@ def _summary(run_dir: Path) -> dict:
     return json.loads((run_dir / "summary.json").read_text())
 
 
+@pytest.mark.timeout(300)
 def test_default_command_writes_a_complete_results_folder(tmp_path: Path) -> None:
-    proc = _portal_load("run", "--duration", "8s", "--workers", "1", "--out", str(tmp_path), *LIGHT)
-    output, _ = proc.communicate(timeout=120)
+    with _portal_load(
+        "run", "--duration", "8s", "--workers", "1", "--out", str(tmp_path), *LIGHT
+    ) as proc:
+        output, _ = proc.communicate(timeout=120)
     assert proc.returncode == 0, output
     run_dir = _run_dir(tmp_path)
     for name in ("campaign.toml", "provenance.json", "summary.json", "histograms.json",
@@ -71,19 +90,15 @@ def test_default_command_writes_a_complete_results_folder(tmp_path: Path) -> Non
     assert "/api/v1/me" in shown.stdout
 
 
+@pytest.mark.timeout(300)
 def test_sigterm_leaves_partial_results_that_parse(tmp_path: Path) -> None:
-    proc = _portal_load(
+    with _portal_load(
         "run", "--duration", "60s", "--workers", "1", "--out", str(tmp_path), *LIGHT
-    )
-    try:
+    ) as proc:
         _wait_for(lambda: any(tmp_path.glob("*/summary.json")), 60)
         _wait_for(lambda: _summary(_run_dir(tmp_path))["total"]["count"] > 0, 30)
         proc.send_signal(signal.SIGTERM)
         output, _ = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
     assert proc.returncode == 3, output
     summary = _summary(_run_dir(tmp_path))
     assert summary["status"] == "partial"
@@ -91,11 +106,11 @@ def test_sigterm_leaves_partial_results_that_parse(tmp_path: Path) -> None:
     assert summary["duration_s"] < 60
 
 
+@pytest.mark.timeout(300)
 def test_a_killed_worker_marks_the_run_degraded(tmp_path: Path) -> None:
-    proc = _portal_load(
+    with _portal_load(
         "run", "--duration", "25s", "--workers", "2", "--out", str(tmp_path), *LIGHT
-    )
-    try:
+    ) as proc:
         _wait_for(lambda: any(tmp_path.glob("*/summary.json")), 60)
         _wait_for(lambda: _summary(_run_dir(tmp_path))["workers"]["reported"] >= 2, 30)
         workers = subprocess.run(["pgrep", "-f", f"locust.*--worker.*{_master_port(tmp_path)}"],
@@ -103,10 +118,6 @@ def test_a_killed_worker_marks_the_run_degraded(tmp_path: Path) -> None:
         assert len(workers) == 2, workers
         os.kill(int(workers[0]), signal.SIGKILL)
         output, _ = proc.communicate(timeout=90)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
     assert proc.returncode == 4, output
     summary = _summary(_run_dir(tmp_path))
     assert summary["status"] == "degraded"
@@ -126,11 +137,13 @@ def _master_port(out: Path) -> str:
     raise AssertionError("no master of this run")
 
 
+@pytest.mark.timeout(300)
 def test_open_model_run_counts_every_request(tmp_path: Path) -> None:
-    proc = _portal_load("run", "--arrival-rate", "15", "--duration", "8s", "--workers", "2",
-                        "--arrival-poisson", "--open-pool-size", "200", "--open-connections", "8",
-                        "--think-scale", "0.05", "--no-tty", "--out", str(tmp_path))  # fmt: skip
-    output, _ = proc.communicate(timeout=120)
+    args = ["--arrival-rate", "15", "--duration", "8s", "--workers", "2", "--arrival-poisson",
+            "--open-pool-size", "200", "--open-connections", "8", "--think-scale", "0.05",
+            "--no-tty", "--out", str(tmp_path)]  # fmt: skip
+    with _portal_load("run", *args) as proc:
+        output, _ = proc.communicate(timeout=120)
     assert proc.returncode == 0, output
     run_dir = _run_dir(tmp_path)
     summary = _summary(run_dir)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import socket
 import sys
+import time
 
 import gevent
 import locust  # noqa: F401  (monkey-patches first, as the locust command does)
@@ -115,11 +116,19 @@ def main() -> None:
     # Two journeys share one connection: the second waits for the first's 0.3 s response.
     shared = PortalSession(base, hook, concurrency=1)
     shared.start_lag_ms = 0.0
-    first = gevent.spawn(shared.get, "/pause", name="/holds-the-connection")
+    times: dict[str, float] = {}
+
+    def hold() -> None:
+        shared.get("/pause", name="/holds-the-connection")
+        times["released"] = time.monotonic()
+
+    first = gevent.spawn(hold)
     gevent.sleep(0.05)
+    times["asked"] = time.monotonic()
     shared.get("/json", name="/queued")
     first.join()
     shared.start_lag_ms = None
+    out["queue_wait_ms"] = (times["released"] - times["asked"]) * 1000.0
 
     try:
         s.get("/json\r\nX: y")

@@ -30,7 +30,7 @@ pytestmark = pytest.mark.slow
 #: must not import Locust, which monkey-patches ssl).
 CORRECTED_SUFFIX = "+CO"
 STALL_S = 1.0
-CONNECTIONS = 2
+CONNECTIONS = 2  # as wrk2 runs: a fixed set, each holding one request at a time
 #: Visits per second. About as many visits are mid-journey at any time, so some 2 x 80
 #: requests fall due during the stall (a journey is sequential: its later requests wait for
 #: its stalled one), out of some 3,000 in the run.
@@ -118,10 +118,11 @@ def test_a_stall_appears_in_the_corrected_tail_and_not_in_the_service_time(
         f"corrected {slower_than(corrected, 500)}; p99: service {_quantile(service, 0.99)} ms, "
         f"corrected {_quantile(corrected, 0.99)} ms"
     )
-    # Only the requests in flight when the mock froze waited for it on the server...
-    assert slower_than(service, 500) <= CONNECTIONS
-    assert _quantile(service, 0.99) < 100
-    # ... while every request due during the stall was late by up to the whole second.
+    # Only the requests in flight when the mock froze (CONNECTIONS of them) waited for it on
+    # the server, while every request due during the stall was late by up to the whole second.
+    # The comparisons are relative, so a loaded machine's own hiccups do not decide them.
     assert slower_than(corrected, 900) >= 1
     assert slower_than(corrected, 500) >= RATE_PER_S * STALL_S / 4
+    assert slower_than(corrected, 500) >= 10 * max(1, slower_than(service, 500))
     assert _quantile(corrected, 0.99) >= 500
+    assert _quantile(corrected, 0.99) >= 5 * _quantile(service, 0.99)

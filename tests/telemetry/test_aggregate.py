@@ -111,6 +111,9 @@ def test_worker_health_and_open_model_counters_are_merged() -> None:
         "lag_ms_max": 90.0,
         "schedule_lag_s": 0.03,
     }
+    # one report above 90 % is a spawn, not saturation; two in a row are
+    assert agg.cpu_high() == []
+    agg.add_report("w1", _report(2, 4, [1.0], cpu_percent=97.0), received_s=4)
     assert [w.id for w in agg.cpu_high()] == ["w1"]
     assert agg.workers["w2"].cpu_mean == pytest.approx(50.0)
     assert agg.schedule_lag_s() == pytest.approx(0.2)

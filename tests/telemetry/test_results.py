@@ -146,13 +146,14 @@ def test_flags_report_a_busy_generator_and_a_lost_worker(tmp_path: Path) -> None
     r = IntervalRecorder()
     r.record("x", "GET", 1.0, None)
     agg.add_report("w1", r.take(start_s=0, end_s=2, cpu_percent=97.0, index=0), received_s=2)
-    agg.mark_degraded("w1", at_s=3.0, reason="missing")
+    agg.add_report("w1", r.take(start_s=2, end_s=4, cpu_percent=93.0, index=0), received_s=4)
+    agg.mark_degraded("w1", at_s=5.0, reason="missing")
     agg.stop(4.0)
     summary = results.write_results(tmp_path, agg, final=True)
     assert summary["status"] == "degraded"
     assert summary["flags"] == ["loadgen_cpu_high", "worker_lost"]
     assert summary["degraded"] == [
-        {"worker": "w1", "index": 0, "at_unix_s": 3.0, "reason": "missing"}
+        {"worker": "w1", "index": 0, "at_unix_s": 5.0, "reason": "missing"}
     ]
     worker = summary["workers"]["per_worker"][0]
     assert (worker["cpu_percent_max"], worker["cpu_high"], worker["state"]) == (

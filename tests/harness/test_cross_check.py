@@ -1,0 +1,37 @@
+"""The checks a run's end adds to its summary, and which of them make the run exit 4."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from harness.run import _cross_check
+
+
+def _summary(count: int, flags: list[str]) -> dict:
+    return {"status": "complete", "total": {"count": count}, "flags": flags}
+
+
+def test_agreeing_counts_and_no_telemetry_flags_leave_no_flag(tmp_path: Path) -> None:
+    summary = _cross_check(tmp_path, _summary(10_000, []), 10_003, in_flight_bound=8)
+    assert summary["checks"]["counts_agree"] is True
+    assert summary["checks"]["flags"] == []
+    assert json.loads((tmp_path / "summary.json").read_text())["checks"]["flags"] == []
+
+
+def test_a_count_beyond_the_tolerance_is_flagged(tmp_path: Path) -> None:
+    summary = _cross_check(tmp_path, _summary(10_000, []), 11_000, in_flight_bound=8)
+    assert summary["checks"]["counts_agree"] is False
+    assert summary["checks"]["flags"] == [
+        "the load generator counted 10000 requests, the mock 11000"
+    ]
+
+
+def test_a_busy_generator_and_rejected_reports_are_flagged(tmp_path: Path) -> None:
+    summary = _cross_check(
+        tmp_path, _summary(100, ["loadgen_cpu_high", "reports_rejected"]), 100, in_flight_bound=1
+    )
+    flags = summary["checks"]["flags"]
+    assert len(flags) == 2
+    assert "90 % CPU" in flags[0]
+    assert "could not be merged" in flags[1]
