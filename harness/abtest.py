@@ -24,7 +24,7 @@ from typing import Any
 
 from . import histograms as hdr
 from .baseline import RunData, Series, load_run
-from .campaign import Campaign, load_campaign
+from .campaign import Campaign, check_url, load_campaign
 from .errors import UsageError
 from .gate import GATE_DIR, _add_gate_options, _policy_flags, gate_config, judge, report
 from .results import list_runs
@@ -48,6 +48,7 @@ def target_campaign(campaign: Campaign, target: str, side: str, results_dir: Pat
     """The campaign aimed at one side's target (a URL, or a mock config for the embedded mock)."""
     out = str(results_dir)
     if target.startswith(("http://", "https://")):
+        check_url(target, f"--{side.lower()}")
         return replace(campaign, host=target, mock_config="", results_dir=out)
     if target in ("", "embedded"):
         return replace(campaign, host="", results_dir=out)

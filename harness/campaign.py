@@ -342,9 +342,7 @@ def _from_file(raw: Mapping[str, Any], source: str) -> dict[str, Any]:
 
 def _check(c: Campaign) -> None:
     if c.host:
-        parts = urlsplit(c.host)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise UsageError(f"host: expected http(s)://HOST[:PORT], got {c.host!r}")
+        check_url(c.host, "host")
     if c.shape and c.open_model:
         raise UsageError(
             "load: choose a shape (closed model) or arrival_rate (open model), not both"
@@ -355,9 +353,23 @@ def _check(c: Campaign) -> None:
     assert known >= set(_KIND_OF_FIELD)
 
 
+def check_url(url: str, where: str) -> None:
+    """Refuse what is not ``http(s)://HOST[:PORT][/PATH]`` with one line naming ``where``."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # raises for a port that is not a number in 0..65535
+    except ValueError as exc:
+        raise UsageError(f"{where}: {exc}: {url!r}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname or port == 0:
+        raise UsageError(f"{where}: expected http(s)://HOST[:PORT], got {url!r}")
+
+
 def is_loopback_target(host_url: str) -> bool:
     """True if every address the host resolves to is on loopback (127.0.0.0/8, ::1)."""
-    hostname = urlsplit(host_url).hostname or ""
+    try:
+        hostname = urlsplit(host_url).hostname or ""
+    except ValueError:  # a malformed URL: check_url names the mistake
+        return False
     try:
         return ipaddress.ip_address(hostname).is_loopback
     except ValueError:

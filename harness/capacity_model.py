@@ -36,7 +36,9 @@ from .usl import fit_usl
 SCHEMA = 1
 DEFAULT_PEAK_RPS = 7000.0  # the seeds' national peak (docs/workload-model.md)
 DEFAULT_HEADROOM = 0.3  # run each instance at most at 70 % of its SLO capacity
-_SLO_TERM = re.compile(r"^\s*(p50|p90|p95|p99|mean|errors)\s*<\s*([0-9.]+)\s*(ms|s|%)?\s*$")
+_SLO_TERM = re.compile(
+    r"^\s*(p50|p90|p95|p99|mean|errors)\s*<\s*([0-9]+(?:\.[0-9]+)?|\.[0-9]+)\s*(ms|s|%)?\s*$"
+)
 _LATENCY_KEYS = {"p50": "p50_ms", "p90": "p90_ms", "p95": "p95_ms", "p99": "p99_ms"}
 # Route prefixes of the mock and the simulated service that serves them (mock_portal/app.py).
 MOCK_SERVICE_OF = (

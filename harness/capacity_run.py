@@ -87,6 +87,7 @@ def window_figures(first: Sample, last: Sample) -> dict[str, float]:
         "error_ratio": (last.failures - first.failures) / count if count > 0 else 0.0,
         "mean_ms": mean_s * 1000.0,
         "p50_ms": quantile(0.50, delta) * 1000.0,
+        "p90_ms": quantile(0.90, delta) * 1000.0,
         "p95_ms": quantile(0.95, delta) * 1000.0,
         "p99_ms": quantile(0.99, delta) * 1000.0,
         "dropped": last.dropped - first.dropped,

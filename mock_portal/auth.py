@@ -257,6 +257,20 @@ def _revoke_rows(conn: sqlite3.Connection, items: list[tuple[str, float]]) -> No
     conn.executemany("INSERT OR IGNORE INTO revocations (jti, expires_at) VALUES (?, ?)", items)
 
 
+def _rotate_refresh(conn: sqlite3.Connection, jti: str, sid: str, expires_at: float) -> bool:
+    """Spend a refresh token: True once, False when it was spent or its session revoked.
+
+    One transaction for every worker, as for authorization codes: of two concurrent exchanges
+    of one token, only one gets new tokens.
+    """
+    if conn.execute("SELECT 1 FROM revocations WHERE jti = ?", (sid,)).fetchone():
+        return False
+    cur = conn.execute(
+        "INSERT OR IGNORE INTO revocations (jti, expires_at) VALUES (?, ?)", (jti, expires_at)
+    )
+    return cur.rowcount == 1
+
+
 def _issue_tokens(
     portal: Portal, n: int, client_id: str, scope: str, sid: str, nonce: str = ""
 ) -> web.Response:
@@ -354,9 +368,10 @@ async def _refresh_grant(portal: Portal, form: dict[str, str], client_id: str) -
     if grant["jti"] in portal.revoked or grant["sid"] in portal.revoked:
         raise _oauth_error(400, "invalid_grant", "the refresh token has been revoked or used")
     # Rotation: the presented refresh token dies with this exchange.
-    item = (str(grant["jti"]), float(grant["exp"]))
-    await portal.store.write(_revoke_rows, [item])
-    portal.revoked[item[0]] = item[1]
+    jti, sid, exp = str(grant["jti"]), str(grant["sid"]), float(grant["exp"])
+    if not await portal.store.write(_rotate_refresh, jti, sid, exp):
+        raise _oauth_error(400, "invalid_grant", "the refresh token has been revoked or used")
+    portal.revoked[jti] = exp
     return _issue_tokens(portal, int(grant["cid"]), client_id, str(grant["scope"]),
                          str(grant["sid"]))  # fmt: skip
 

@@ -51,9 +51,24 @@ def test_slo_terms() -> None:
     assert not cm.within(terms, {"p95_ms": 301.0, "error_ratio": 0.0, "mean_ms": 1.0})
     assert not cm.within(terms, {"p95_ms": 10.0, "error_ratio": 0.02, "mean_ms": 1.0})
     assert not cm.within(terms, {"p95_ms": math.nan, "error_ratio": 0.0, "mean_ms": 1.0})
-    for bad in ("p95>300ms", "p42<1ms", "errors<5ms", "p95<5%", "", "p95<0ms"):
+    for bad in ("p95>300ms", "p42<1ms", "errors<5ms", "p95<5%", "", "p95<0ms", "p95<1..5ms",
+                "p95<.ms"):  # fmt: skip
         with pytest.raises(UsageError):
             cm.parse_slo(bad)
+
+
+def test_every_slo_metric_is_measured_by_a_step() -> None:
+    """A term on a figure the step measurement lacks could never hold (NaN)."""
+    from harness.capacity_run import window_figures
+    from harness.livestats import Sample
+
+    buckets = ((0.01, 50.0), (0.1, 100.0), (math.inf, 100.0))
+    first = Sample(at=0.0)
+    last = Sample(at=10.0, requests=100, latency_sum_s=2.0, buckets=buckets)
+    step = window_figures(first, last)
+    terms = cm.parse_slo("p50<1s, p90<1s, p95<1s, p99<1s, mean<1s, errors<1%")
+    assert all(math.isfinite(step[t.key]) for t in terms)
+    assert cm.within(terms, step)
 
 
 def test_latency_fit_follows_an_mmc_curve() -> None:

@@ -8,6 +8,7 @@ from typing import Any
 
 import orjson
 
+from mock_portal.state import PORTAL
 from mock_portal.tokens import Signer, b64url, b64url_decode
 
 from .conftest import REDIRECT_URI, Portal, PortalFactory, bearer, login, pkce_pair
@@ -104,6 +105,22 @@ async def test_refresh_rotates_and_the_old_refresh_token_dies(portal: Portal) ->
     assert (await portal.client.get("/api/v1/me", headers=bearer(fresh))).status == 200
     replay = await portal.client.post("/oauth2/token", data=form)
     assert replay.status == 400
+
+
+async def test_a_refresh_token_is_spent_once_across_workers(portal: Portal) -> None:
+    """Another worker has not polled the revocation yet: the store still refuses the replay."""
+    tokens = await login(portal.client, 8)
+    form = {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"],
+            "client_id": "portal-web"}  # fmt: skip
+    assert (await portal.client.post("/oauth2/token", data=form)).status == 200
+    state = portal.client.app[PORTAL]
+    # What a second worker knows when it checks its memory just before the first worker's
+    # write lands: nothing of this token (its next poll finds no newer row either).
+    state.poll_revocations()
+    state.revoked.clear()
+    replay = await portal.client.post("/oauth2/token", data=form)
+    assert replay.status == 400
+    assert (await replay.json())["error"] == "invalid_grant"
 
 
 async def test_revoking_the_refresh_token_ends_the_session(portal: Portal) -> None:
