@@ -34,14 +34,21 @@ PACKAGES = (
     "portal-load",
 )
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+FILE_MODE = 0o644
 
 
 def atomic_write(path: Path, data: str | bytes) -> None:
-    """Write a file so that a reader sees the old or the new content, never a part."""
+    """Write a file so that a reader sees the old or the new content, never a part.
+
+    As the load generator writes its files (docs/results-format.md): a temporary file in the
+    same folder, flushed and ``fsync``-ed, mode 0644 (readable by the CI user that archives
+    it), renamed over ``path``; then the folder is ``fsync``-ed so the rename survives a crash.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     raw = data.encode("utf-8") if isinstance(data, str) else data
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
+        os.fchmod(fd, FILE_MODE)
         with os.fdopen(fd, "wb") as f:
             f.write(raw)
             f.flush()
@@ -51,6 +58,11 @@ def atomic_write(path: Path, data: str | bytes) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
 
 
 def write_json(path: Path, value: Any) -> None:

@@ -247,6 +247,8 @@ def run_campaign(
         for s, handler in previous.items():
             signal.signal(s, handler)
 
+    if interrupted.signum is not None and not (run_dir / "summary.json").exists():
+        _write_empty_partial(run_dir)
     summary = read_summary(run_dir)
     in_flight_bound = campaign.users
     if campaign.open_model:  # visits started and not completed when the run ended
@@ -348,6 +350,17 @@ def _wait_for_final_scrape(prometheus: Any, since_s: float, out: Any) -> None:
         )
     except PrometheusError as exc:
         print(f"portal-load: Prometheus may lack the final values: {exc}", file=out, flush=True)
+
+
+def _write_empty_partial(run_dir: Path) -> None:
+    """Results of a run interrupted before its load generator wrote any: no requests, marked
+    partial, in the generator's own format (its writer, which imports nothing of Locust)."""
+    from scenarios.telemetry.aggregate import RunAggregator
+    from scenarios.telemetry.results import write_results
+
+    aggregator = RunAggregator(interval_s=2.0, mode="distributed")
+    aggregator.interrupt()
+    write_results(run_dir, aggregator, final=True)
 
 
 def _cross_check(

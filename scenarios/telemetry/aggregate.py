@@ -56,7 +56,7 @@ CPU_HIGH_REPORTS = 2
 # sealed (their percentiles fixed and their histogram freed) so a long run stays small.
 SEAL_AFTER_INTERVALS = 4
 #: Open-model fields merged over workers by their maximum; all others are summed.
-OPEN_MODEL_MAXIMA = frozenset(("schedule_lag_s", "lag_ms_max"))
+OPEN_MODEL_MAXIMA = frozenset(("schedule_lag_s", "schedule_lag_mean_s", "lag_ms_max"))
 
 
 @dataclass

@@ -107,6 +107,20 @@ def test_sigterm_leaves_partial_results_that_parse(tmp_path: Path) -> None:
 
 
 @pytest.mark.timeout(300)
+def test_sigterm_before_the_load_starts_still_leaves_partial_results(tmp_path: Path) -> None:
+    with _portal_load(
+        "run", "--duration", "60s", "--workers", "1", "--out", str(tmp_path), *LIGHT
+    ) as proc:
+        _wait_for(lambda: any(tmp_path.glob("*/campaign.toml")), 60)
+        proc.send_signal(signal.SIGTERM)  # the mock and Locust are still starting
+        output, _ = proc.communicate(timeout=90)
+    assert proc.returncode == 3, output
+    summary = _summary(_run_dir(tmp_path))
+    assert summary["status"] == "partial"
+    assert summary["total"]["count"] == 0
+
+
+@pytest.mark.timeout(300)
 def test_a_killed_worker_marks_the_run_degraded(tmp_path: Path) -> None:
     with _portal_load(
         "run", "--duration", "25s", "--workers", "2", "--out", str(tmp_path), *LIGHT

@@ -1,4 +1,5 @@
-"""The checks a run's end adds to its summary, and which of them make the run exit 4."""
+"""The end of a run: the checks it adds to the summary, which of them make it exit 4, and
+how the harness writes its files."""
 
 from __future__ import annotations
 
@@ -35,3 +36,15 @@ def test_a_busy_generator_and_rejected_reports_are_flagged(tmp_path: Path) -> No
     assert len(flags) == 2
     assert "90 % CPU" in flags[0]
     assert "could not be merged" in flags[1]
+
+
+def test_the_harness_writes_files_as_the_generator_does(tmp_path: Path) -> None:
+    """Readable by others (CI archives them as another user), no temporary file left."""
+    from harness.results import atomic_write
+
+    target = tmp_path / "summary.json"
+    atomic_write(target, "{}\n")
+    atomic_write(target, b'{"a": 1}\n')
+    assert target.read_text() == '{"a": 1}\n'
+    assert target.stat().st_mode & 0o777 == 0o644
+    assert [p.name for p in tmp_path.iterdir()] == ["summary.json"]
