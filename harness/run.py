@@ -20,6 +20,7 @@ import sys
 import time
 from collections.abc import Callable
 from contextvars import ContextVar
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -139,7 +140,17 @@ def master_options(
     return [*opts, *classes]
 
 
-def _mock_request_count(base_url: str) -> float | None:
+@dataclass(frozen=True)
+class MockCount:
+    """The embedded mock's own count of the requests it answered, and of those it cut off
+    with an injected reset or lost response (not in its request count; a retried GET then
+    reaches it twice, a POST is counted by the generator as one failed request)."""
+
+    answered: float
+    cut_off: float = 0.0
+
+
+def _mock_request_count(base_url: str) -> MockCount | None:
     import urllib.request
 
     from prometheus_client.parser import text_string_to_metric_families
@@ -150,12 +161,19 @@ def _mock_request_count(base_url: str) -> float | None:
             text = resp.read().decode("utf-8")
     except OSError:
         return None
-    total = 0.0
+    total = cut_off = 0.0
     for family in text_string_to_metric_families(text):
         for s in family.samples:
-            if s.name == "portal_http_requests_total" and s.labels.get("route") not in _OPS_ROUTES:
+            if s.labels.get("route") in _OPS_ROUTES:
+                continue
+            if s.name == "portal_http_requests_total":
                 total += s.value
-    return total
+            elif s.name == "portal_faults_injected_total" and s.labels.get("kind") in (
+                "reset",
+                "lost_response",
+            ):
+                cut_off += s.value
+    return MockCount(total, cut_off)
 
 
 def run_campaign(
@@ -191,7 +209,7 @@ def run_campaign(
     children: list[Child] = []
     mock: Child | None = None
     prometheus: Any = None
-    mock_count: float | None = None
+    mock_count: MockCount | None = None
     progress = Progress(
         duration_s=campaign.duration_s, tty=out.isatty() if tty is None else tty, out=out
     )
@@ -364,18 +382,23 @@ def _write_empty_partial(run_dir: Path) -> None:
 
 
 def _cross_check(
-    run_dir: Path, summary: dict[str, Any], mock_count: float | None, in_flight_bound: int
+    run_dir: Path, summary: dict[str, Any], mock: MockCount | None, in_flight_bound: int
 ) -> dict[str, Any]:
     """Flag numbers that may be lies: a busy generator, or counts that disagree with the mock."""
     flags: list[str] = []
     checks: dict[str, Any] = {"flags": flags}
     total = summary.get("total", {}).get("count")
-    if mock_count is not None and isinstance(total, int | float):
+    if mock is not None and isinstance(total, int | float):
+        mock_count = mock.answered
         checks["mock_request_count"] = mock_count
         checks["loadgen_request_count"] = total
+        if mock.cut_off:
+            checks["mock_cut_off_count"] = mock.cut_off
         # Requests in flight when the run stops reach the mock but are never reported: at
-        # most one per user (closed model) or per pool slot (open model).
+        # most one per user (closed model) or per pool slot (open model). Requests the mock
+        # cut off by an injected fault may be counted on one side only.
         allowed = max(COUNT_TOLERANCE * max(total, mock_count), in_flight_bound + 10.0)
+        allowed += mock.cut_off
         checks["counts_agree"] = abs(total - mock_count) <= allowed
         if not checks["counts_agree"]:
             flags.append(

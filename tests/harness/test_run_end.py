@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from harness.run import _cross_check
+from harness.run import MockCount, _cross_check
 
 
 def _summary(count: int, flags: list[str]) -> dict:
@@ -14,23 +14,37 @@ def _summary(count: int, flags: list[str]) -> dict:
 
 
 def test_agreeing_counts_and_no_telemetry_flags_leave_no_flag(tmp_path: Path) -> None:
-    summary = _cross_check(tmp_path, _summary(10_000, []), 10_003, in_flight_bound=8)
+    summary = _cross_check(tmp_path, _summary(10_000, []), MockCount(10_003), in_flight_bound=8)
     assert summary["checks"]["counts_agree"] is True
     assert summary["checks"]["flags"] == []
     assert json.loads((tmp_path / "summary.json").read_text())["checks"]["flags"] == []
 
 
 def test_a_count_beyond_the_tolerance_is_flagged(tmp_path: Path) -> None:
-    summary = _cross_check(tmp_path, _summary(10_000, []), 11_000, in_flight_bound=8)
+    summary = _cross_check(tmp_path, _summary(10_000, []), MockCount(11_000), in_flight_bound=8)
     assert summary["checks"]["counts_agree"] is False
     assert summary["checks"]["flags"] == [
         "the load generator counted 10000 requests, the mock 11000"
     ]
 
 
+def test_requests_the_mock_cut_off_widen_the_tolerance(tmp_path: Path) -> None:
+    """A POST the mock reset (an injected fault) is a failed request for the generator and
+    no request for the mock's count."""
+    cut = MockCount(10_000, cut_off=500)
+    summary = _cross_check(tmp_path, _summary(10_500, []), cut, in_flight_bound=8)
+    assert summary["checks"]["counts_agree"] is True
+    assert summary["checks"]["mock_cut_off_count"] == 500
+    beyond = _cross_check(tmp_path, _summary(10_800, []), cut, in_flight_bound=8)
+    assert beyond["checks"]["counts_agree"] is False
+
+
 def test_a_busy_generator_and_rejected_reports_are_flagged(tmp_path: Path) -> None:
     summary = _cross_check(
-        tmp_path, _summary(100, ["loadgen_cpu_high", "reports_rejected"]), 100, in_flight_bound=1
+        tmp_path,
+        _summary(100, ["loadgen_cpu_high", "reports_rejected"]),
+        MockCount(100),
+        in_flight_bound=1,
     )
     flags = summary["checks"]["flags"]
     assert len(flags) == 2
