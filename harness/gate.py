@@ -103,9 +103,18 @@ def parse_policy(table: Any, where: str, **overrides: Any) -> Policy:
                     f"{where}.tolerance.{metric}: unknown metric; expected one of "
                     f"{', '.join(METRICS)}"
                 )
-            merged[metric] = _fraction(value, f"{where}.tolerance.{metric}")
+            at = f"{where}.tolerance.{metric}"
+            merged[metric] = _fraction(value, at)
             if merged[metric] < 0:
-                raise UsageError(f"{where}.tolerance.{metric}: must be >= 0")
+                raise UsageError(f"{at}: must be >= 0")
+            if not isinstance(value, str) and merged[metric] > 1:
+                # 5 as "5 %" is the usual slip; it would be a gate that never fails
+                raise UsageError(
+                    f"{at}: {value!r} is {merged[metric] * 100:g} %; write a fraction up to 1, "
+                    f"or a percentage like '{value:g}%'"
+                )
+            if metric == "error_rate" and merged[metric] > 1:
+                raise UsageError(f"{at}: an error rate cannot grow by more than 100 points")
         values["tolerance"] = merged
     if "min_effect" in table:
         values["min_effect_ms"] = parse_duration(table["min_effect"], f"{where}.min_effect") * 1000

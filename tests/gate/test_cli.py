@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
+import tomllib
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -196,3 +198,22 @@ def test_the_example_workflow_s_campaign_and_files_are_valid() -> None:
     workflow = (ROOT / ".github" / "workflows" / "perf-gate.yml").read_text()
     for path in ("tests/gate/ci/perf-campaign.toml", "tests/gate/ci/mock-backend.toml"):
         assert path in workflow and (ROOT / path).is_file()
+
+
+@pytest.mark.parametrize(
+    ("tolerance", "says"),
+    [
+        ("{ p95 = 10 }", "10 is 1000 %; write a fraction up to 1, or a percentage like '10%'"),
+        ("{ error_rate = '150%' }", "an error rate cannot grow by more than 100 points"),
+        ("{ p95 = -0.1 }", "must be >= 0"),
+        ("{ p42 = 0.1 }", "unknown metric"),
+    ],
+)
+def test_gate_tolerances_that_could_never_fail_are_refused(tolerance: str, says: str) -> None:
+    from harness.errors import UsageError
+    from harness.gate import parse_policy
+
+    table = tomllib.loads(f"tolerance = {tolerance}\n")
+    with pytest.raises(UsageError, match=re.escape(says)):
+        parse_policy(table, "gate")
+    assert parse_policy(tomllib.loads("tolerance = { p95 = '150%' }\n"), "gate")
