@@ -16,6 +16,7 @@ import json
 import re
 import socket
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -202,6 +203,7 @@ def test_fuzz_operation(
     operation = schema[template][method]
     token = ADMIN_TOKEN if template.startswith("/admin/") else citizen_token
     auth = {"Authorization": f"Bearer {token}"}
+    statuses: Counter[int] = Counter()
 
     @settings(
         max_examples=EXAMPLES_PER_OPERATION,
@@ -214,15 +216,19 @@ def test_fuzz_operation(
     @given(case=operation.as_strategy())
     def fuzz(case: schemathesis.Case) -> None:
         with requests.Session() as session:
-            case.call_and_validate(
+            response = case.call_and_validate(
                 base_url=server.url,
                 session=session,
                 headers=auth,
                 checks=CHECKS,
                 timeout=REQUEST_TIMEOUT_S,
             )
+        statuses[response.status_code] += 1
 
     fuzz()
+    # A run where the token never reached the server would pass every check above with 401s.
+    if template.startswith(("/api/v1/", "/admin/")):
+        assert set(statuses) - {401}, f"{method} {template}: every case refused: {statuses}"
 
 
 def test_the_fuzzed_server_still_serves_the_citizen(server: LiveServer, citizen_token: str) -> None:
