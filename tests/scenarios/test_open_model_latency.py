@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-from .test_locust_runs import count, run_locust, serve_mock
+from .test_locust_runs import count, run_locust, serve_mock, served
 
 pytestmark = pytest.mark.slow
 
@@ -32,17 +33,33 @@ def _put_faults(url: str, doc: dict) -> None:
         assert resp.status == 200
 
 
+def _raise_latency_mid_run(url: str, done: threading.Event, raised: list[float]) -> None:
+    """Slow the mock down RAISE_AFTER_S after its first portal request (the schedule's start,
+    however long Locust took to start), unless the run ended first."""
+    deadline = time.monotonic() + 60
+    while served(url) < 1:
+        if done.wait(0.05) or time.monotonic() > deadline:
+            return
+    if not done.wait(RAISE_AFTER_S):
+        _put_faults(url, SLOW)
+        raised.append(time.monotonic())
+
+
 def test_arrival_rate_holds_while_latency_is_raised_mid_run(tmp_path: Path) -> None:
     with serve_mock(tmp_path / "mock", "", "--admin-token", ADMIN_TOKEN) as url:
-        raise_latency = threading.Timer(RAISE_AFTER_S, _put_faults, args=(url, SLOW))
-        raise_latency.start()
+        done = threading.Event()
+        raised: list[float] = []
+        raiser = threading.Thread(target=_raise_latency_mid_run, args=(url, done, raised))
+        raiser.start()
         try:
             stats, _ = run_locust(
                 url, tmp_path, "-t", "30s", "--exit-code-on-error", "0",
                 "--arrival-rate", str(RATE_PER_S), "--arrival-duration", str(DURATION_S),
             )  # fmt: skip
         finally:
-            raise_latency.cancel()
+            done.set()
+            raiser.join(timeout=15)
+    assert raised, "the latency was raised while the schedule ran"
     # Every scheduled visit started, none dropped, although each request became 150 ms
     # slower after 3 s: the arrival rate does not depend on the response times.
     assert count(stats, "SCHEDULE", "dropped start") == 0
