@@ -199,11 +199,8 @@ def run_campaign(
             file=out,
             flush=True,
         )
-    run_id, run_dir = new_run_dir(Path(campaign.results_dir), campaign.name)
-    atomic_write(run_dir / CAMPAIGN, campaign.to_toml())
-    write_json(run_dir / PROVENANCE, provenance(campaign.seed))
-    print(f"portal-load: run {run_id} -> {run_dir}", file=out, flush=True)
-
+    # From here on a signal stops the run gracefully: installed before the run's folder exists,
+    # so that a run with a folder always ends with results in it.
     interrupted = _Interrupted()
     previous = {s: signal.signal(s, interrupted) for s in (signal.SIGINT, signal.SIGTERM)}
     children: list[Child] = []
@@ -214,6 +211,10 @@ def run_campaign(
         duration_s=campaign.duration_s, tty=out.isatty() if tty is None else tty, out=out
     )
     try:
+        run_id, run_dir = new_run_dir(Path(campaign.results_dir), campaign.name)
+        atomic_write(run_dir / CAMPAIGN, campaign.to_toml())
+        write_json(run_dir / PROVENANCE, provenance(campaign.seed))
+        print(f"portal-load: run {run_id} -> {run_dir}", file=out, flush=True)
         host = campaign.host
         if campaign.embedded:
             mock, host, _admin = start_mock(

@@ -78,8 +78,11 @@ def test_capacity_and_latency_curve_match_mmc_theory(tmp_path: Path) -> None:
             servers=4, service_s=0.020, arrival_rps=step["throughput_rps"]
         )
 
+    # The client's own time on top of the queue's. At the first step the window's mean is of a
+    # few hundred exponential 20 ms service times: its standard error is about 1 ms, so the
+    # measured mean may sit a little under theory; 3.5 ms is over three standard errors.
     overhead = below[0]["mean_ms"] - mmc_ms(below[0])
-    assert 0.0 <= overhead <= 10.0, below[0]
+    assert -3.5 <= overhead <= 10.0, below[0]
     for step in below[1:]:
         expected = mmc_ms(step) + overhead
         allowed = max(MMC_REL_TOLERANCE * mmc_ms(step), MMC_ABS_TOLERANCE_MS)
