@@ -13,9 +13,10 @@ import platform
 import re
 import socket
 import subprocess
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from scenarios.telemetry.results import atomic_write as write_bytes
 
 from .errors import ResultsError
 
@@ -34,35 +35,14 @@ PACKAGES = (
     "portal-load",
 )
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
-FILE_MODE = 0o644
 
 
 def atomic_write(path: Path, data: str | bytes) -> None:
-    """Write a file so that a reader sees the old or the new content, never a part.
-
-    As the load generator writes its files (docs/results-format.md): a temporary file in the
-    same folder, flushed and ``fsync``-ed, mode 0644 (readable by the CI user that archives
-    it), renamed over ``path``; then the folder is ``fsync``-ed so the rename survives a crash.
-    """
+    """Write a file so that a reader sees the old or the new content, never a part: the load
+    generator's own writer (fsync-ed temporary file, mode 0644, rename, folder fsync-ed), so
+    every file of a run folder is written one way."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    raw = data.encode("utf-8") if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        os.fchmod(fd, FILE_MODE)
-        with os.fdopen(fd, "wb") as f:
-            f.write(raw)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    write_bytes(path, data.encode("utf-8") if isinstance(data, str) else data)
 
 
 def write_json(path: Path, value: Any) -> None:

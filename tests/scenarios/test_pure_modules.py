@@ -43,3 +43,17 @@ def test_scenarios_never_import_the_mock_or_the_harness() -> None:
         cwd=ROOT,
     )
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_the_harness_imports_neither_gevent_nor_locust() -> None:
+    """The harness reads the generator's result writer; that must not monkey-patch it."""
+    code = (
+        "import sys\n"
+        "import harness.cli, harness.run, harness.results\n"
+        "print(sorted(m for m in ('gevent', 'locust', 'aiohttp') if m in sys.modules))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60,
+        cwd=ROOT,
+    )  # fmt: skip
+    assert out.stdout.strip() == "[]"
