@@ -34,6 +34,7 @@ from .report import try_write_report
 from .results import (
     CAMPAIGN,
     PROVENANCE,
+    SUMMARY,
     atomic_write,
     new_run_dir,
     provenance,
@@ -266,7 +267,7 @@ def run_campaign(
         for s, handler in previous.items():
             signal.signal(s, handler)
 
-    if interrupted.signum is not None and not (run_dir / "summary.json").exists():
+    if interrupted.signum is not None and not (run_dir / SUMMARY).exists():
         _write_empty_partial(run_dir)
     summary = read_summary(run_dir)
     in_flight_bound = campaign.users
@@ -414,5 +415,5 @@ def _cross_check(
     if "reports_rejected" in telemetry_flags:
         flags.append("worker reports could not be merged: the counts are incomplete")
     summary["checks"] = checks
-    write_json(run_dir / "summary.json", summary)
+    write_json(run_dir / SUMMARY, summary)
     return summary
