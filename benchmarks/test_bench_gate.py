@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from harness.compare import Dist, Policy, compare_quantile, merge
-from harness.verdict import Comparison, Verdict, render_junit, render_markdown
+from harness.gate.compare import Dist, Policy, compare_quantile, merge
+from harness.gate.verdict import Comparison, Verdict, render_junit, render_markdown
 from scenarios.telemetry import hdr
 
 REQUESTS = 20_000

@@ -24,7 +24,7 @@ from typing import Any, Protocol
 from dashboards.generate import DASHBOARDS, GRAFANA_DIR
 from dashboards.rules import AlertingRule, RecordingRule, RuleFile, red_rule_file
 from dashboards.slo import health_rule_file, slo_rule_file
-from harness.prometheus_server import PrometheusQueryError, Sample
+from harness.observe.prometheus import PrometheusQueryError, Sample
 
 #: Substitutes of Grafana's built-in interval variables: 1 m spans enough scrapes at any
 #: scrape interval up to 15 s, as $__rate_interval would.

@@ -13,18 +13,18 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .errors import HarnessError
+from harness.errors import HarnessError
 
 Command = Callable[[argparse.Namespace], int]
 
 # Modules that add their own subcommands: each has ``add_parser(subparsers)`` and sets
 # ``func`` on its parser (one concept, one module: the gate, capacity, reports, the stack).
 EXTENSIONS: tuple[str, ...] = (
-    "harness.capacity",
-    "harness.capacity_export",
-    "harness.gate",
-    "harness.report",
-    "harness.stack",
+    "harness.capacity.command",
+    "harness.capacity.export",
+    "harness.gate.command",
+    "harness.report.run_report",
+    "harness.observe.stack",
 )
 
 
@@ -36,8 +36,8 @@ def _mock(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from .campaign import load_campaign
-    from .run import run_campaign
+    from harness.run.campaign import load_campaign
+    from harness.run.command import run_campaign
 
     campaign = load_campaign(
         args.campaign,
@@ -67,7 +67,7 @@ def _run(args: argparse.Namespace) -> int:
 
 def _worker(args: argparse.Namespace) -> int:
     """Join a master on another machine with Locust's own protocol (this process is replaced)."""
-    from .processes import LOCUSTFILE
+    from harness.run.processes import LOCUSTFILE
 
     host, _, port = args.master.partition(":")
     argv = [
@@ -89,8 +89,8 @@ def _worker(args: argparse.Namespace) -> int:
 def _runs(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .errors import ResultsError
-    from .results import list_runs, read_summary
+    from harness.errors import ResultsError
+    from harness.results.folder import list_runs, read_summary
 
     for run_dir in list_runs(Path(args.out)):
         try:
@@ -110,8 +110,8 @@ def _runs(args: argparse.Namespace) -> int:
 def _show(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .results import read_summary, resolve_run
-    from .summary import print_summary
+    from harness.results.folder import read_summary, resolve_run
+    from harness.run.summary import print_summary
 
     run_dir = resolve_run(Path(args.out), args.run)
     print_summary(read_summary(run_dir), run_dir, out=sys.stdout)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import capacity_model as cm
+from harness.capacity import analysis as cm
 from scenarios.telemetry import hdr
 from tests.capacity.test_capacity_model import mmc_steps
 

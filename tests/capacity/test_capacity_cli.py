@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from harness import cli
-from harness.capacity import resolve_options
+from harness.capacity.command import resolve_options
 from harness.errors import UsageError
 
 FLAGS_NONE = dict.fromkeys(

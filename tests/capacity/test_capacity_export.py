@@ -10,7 +10,7 @@ from pathlib import Path
 from prometheus_client.parser import text_string_to_metric_families
 
 from harness import cli
-from harness.capacity_export import make_server, metrics_text, write_textfile
+from harness.capacity.export import make_server, metrics_text, write_textfile
 
 CAPACITY = {
     "run_id": "20260101T000000Z-capacity",

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness import capacity_model as cm
+from harness.capacity import analysis as cm
+from harness.capacity.queueing import mean_response_s, response_quantile_s
 from harness.errors import UsageError
-from harness.queueing import mean_response_s, response_quantile_s
 
 SERVERS, SERVICE_S = 4, 0.010  # 400 req/s
 
@@ -59,8 +59,8 @@ def test_slo_terms() -> None:
 
 def test_every_slo_metric_is_measured_by_a_step() -> None:
     """A term on a figure the step measurement lacks could never hold (NaN)."""
-    from harness.capacity_run import window_figures
-    from harness.livestats import Sample
+    from harness.capacity.search import window_figures
+    from harness.observe.livestats import Sample
 
     buckets = ((0.01, 50.0), (0.1, 100.0), (math.inf, 100.0))
     first = Sample(at=0.0)

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from harness.queueing import mean_response_s
+from harness.capacity.queueing import mean_response_s
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(250)]  # a search, and one retry
 EXIT_GENERATOR_FLAGGED = 4

@@ -8,7 +8,12 @@ import math
 import numpy as np
 import pytest
 
-from harness.queueing import erlang_c, mean_response_s, response_quantile_s, response_survival
+from harness.capacity.queueing import (
+    erlang_c,
+    mean_response_s,
+    response_quantile_s,
+    response_survival,
+)
 
 
 def test_erlang_c_textbook_values() -> None:

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from harness import cli
-from harness.report import render_report
+from harness.report.run_report import render_report
 
 CHARTS = (
     "throughput-vs-load", "usl", "latency-vs-throughput", "rate", "users", "percentiles",

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.report import write_report
+from harness.report.run_report import write_report
 from tests.capacity._browser import chromium, chromium_binary, decode_png, ink, open_and_capture
 
 pytestmark = [

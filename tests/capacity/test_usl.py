@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from harness.usl import fit_usl, usl_throughput
+from harness.capacity.usl import fit_usl, usl_throughput
 
 N = np.array([1, 2, 4, 6, 8, 12, 16, 24, 32, 48, 64], dtype=float)
 

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from dashboards.queries import evaluate_all, rule_queries
-from harness.prometheus_server import PrometheusConfig, PrometheusServer, Sample
+from harness.observe.prometheus import PrometheusConfig, PrometheusServer, Sample
 
 pytestmark = [
     pytest.mark.slow,

@@ -21,7 +21,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, star
 from dashboards.contract import LOADGEN_JOB, MOCK_JOB
 from dashboards.generate import DASHBOARDS, GRAFANA_DIR
 from dashboards.queries import evaluate_all, rule_queries
-from harness.prometheus_server import (
+from harness.observe.prometheus import (
     PrometheusConfig,
     PrometheusServer,
     PrometheusStartError,

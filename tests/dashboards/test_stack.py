@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry, Gauge, start_http_server
 
-from harness.prometheus_server import PrometheusClient, process_exited
-from harness.stack import read_state, stack_down
+from harness.observe.prometheus import PrometheusClient, process_exited
+from harness.observe.stack import read_state, stack_down
 
 pytestmark = [
     pytest.mark.slow,

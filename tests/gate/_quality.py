@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from harness.compare import Dist, Policy, compare_error_rate, compare_quantile, holm, merge
+from harness.gate.compare import Dist, Policy, compare_error_rate, compare_quantile, holm, merge
 
 from ._runs import latency_ms
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.campaign import load_campaign
 from harness.cli import main
+from harness.run.campaign import load_campaign
 
 from ._runs import latency_ms, write_run
 
@@ -187,8 +187,8 @@ def test_gate_config_errors(results, capsys, tmp_path) -> None:
 
 
 def test_the_example_workflow_s_campaign_and_files_are_valid() -> None:
-    from harness.gate import gate_config
-    from harness.slo import read_toml
+    from harness.gate.command import gate_config
+    from harness.gate.slo import read_toml
 
     campaign_path = ROOT / "tests" / "gate" / "ci" / "perf-campaign.toml"
     campaign = load_campaign(campaign_path)
@@ -211,7 +211,7 @@ def test_the_example_workflow_s_campaign_and_files_are_valid() -> None:
 )
 def test_gate_tolerances_that_could_never_fail_are_refused(tolerance: str, says: str) -> None:
     from harness.errors import UsageError
-    from harness.gate import parse_policy
+    from harness.gate.command import parse_policy
 
     table = tomllib.loads(f"tolerance = {tolerance}\n")
     with pytest.raises(UsageError, match=re.escape(says)):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from harness.compare import (
+from harness.gate.compare import (
     Dist,
     Policy,
     compare_error_rate,

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.baseline import load_run
 from harness.errors import UsageError
-from harness.slo import abort_reason, evaluate, parse_slo, parse_target, parse_threshold
+from harness.gate.baseline import load_run
+from harness.gate.slo import abort_reason, evaluate, parse_slo, parse_target, parse_threshold
 
 from ._runs import write_run
 

@@ -7,15 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from harness.campaign import (
+from harness.cli import main
+from harness.errors import UsageError
+from harness.run.campaign import (
     Campaign,
     check_target,
     is_loopback_target,
     load_campaign,
     parse_duration,
 )
-from harness.cli import main
-from harness.errors import UsageError
 
 
 def _write(tmp_path: Path, text: str) -> Path:

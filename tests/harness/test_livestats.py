@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from harness.livestats import LiveRates, Sample, interval, parse
+from harness.observe.livestats import LiveRates, Sample, interval, parse
 
 REPORT_S = 2.0
 RATE = 500.0

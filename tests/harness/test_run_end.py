@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from harness.run import MockCount, _cross_check
+from harness.run.command import MockCount, _cross_check
 
 
 def _summary(count: int, flags: list[str]) -> dict:
@@ -54,7 +54,7 @@ def test_a_busy_generator_and_rejected_reports_are_flagged(tmp_path: Path) -> No
 
 def test_the_harness_writes_files_as_the_generator_does(tmp_path: Path) -> None:
     """Readable by others (CI archives them as another user), no temporary file left."""
-    from harness.results import atomic_write
+    from harness.results.folder import atomic_write
 
     target = tmp_path / "summary.json"
     atomic_write(target, "{}\n")

@@ -49,7 +49,7 @@ def test_the_harness_imports_neither_gevent_nor_locust() -> None:
     """The harness reads the generator's result writer; that must not monkey-patch it."""
     code = (
         "import sys\n"
-        "import harness.cli, harness.run, harness.results\n"
+        "import harness.cli, harness.run.command, harness.results.folder\n"
         "print(sorted(m for m in ('gevent', 'locust', 'aiohttp') if m in sys.modules))\n"
     )
     out = subprocess.run(

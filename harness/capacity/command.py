@@ -4,10 +4,10 @@ instances the national peak needs.
     portal-load capacity [CAMPAIGN] --slo "p95<300ms,errors<1%" --start 100 --step 100
 
 Method (docs/capacity.md): arrival-rate steps with the open model, each held until steady
-(:mod:`harness.capacity_run`), stopped after the SLO is breached or throughput stops growing;
-then the analysis of :mod:`harness.capacity_model` (maximum throughput, capacity within the
+(:mod:`harness.capacity.search`), stopped after the SLO is breached or throughput stops growing;
+then the analysis of :mod:`harness.capacity.analysis` (maximum throughput, capacity within the
 SLO, knee, USL and latency fits, M/M/c theory for the embedded mock, fleet projection), written
-to ``results/<run-id>/capacity.json`` with ``capacity.prom`` (:mod:`harness.capacity_export`)
+to ``results/<run-id>/capacity.json`` with ``capacity.prom`` (:mod:`harness.capacity.export`)
 and ``report.html``.
 
 Options come from the campaign file's ``[capacity]`` table, then from flags::
@@ -46,13 +46,20 @@ from pathlib import Path
 from types import FrameType
 from typing import IO, Any
 
-from . import capacity_model
-from .campaign import Campaign, check_target, convert, load_campaign
-from .capacity_export import write_textfile
-from .capacity_run import SearchPlan, StepController, describe, search, start_probe
-from .errors import UsageError
-from .report import try_write_report
-from .results import CAMPAIGN, PROVENANCE, atomic_write, new_run_dir, provenance, write_json
+from harness.capacity import analysis as capacity_model
+from harness.capacity.export import write_textfile
+from harness.capacity.search import SearchPlan, StepController, describe, search, start_probe
+from harness.errors import UsageError
+from harness.report.run_report import try_write_report
+from harness.results.folder import (
+    CAMPAIGN,
+    PROVENANCE,
+    atomic_write,
+    new_run_dir,
+    provenance,
+    write_json,
+)
+from harness.run.campaign import Campaign, check_target, convert, load_campaign
 
 EXIT_PARTIAL = 3
 EXIT_DEGRADED = 4
@@ -61,7 +68,7 @@ CPU_HIGH_PERCENT = 90.0  # a generator process above this measures itself, not t
 LATE_SHARE_HIGH = 0.05  # more late starts than this: the schedule was not kept
 STOP_WAIT_S = 30.0
 
-# [capacity] key -> (SearchPlan field or option, converter of harness.campaign)
+# [capacity] key -> (SearchPlan field or option, converter of harness.run.campaign)
 _KEYS: dict[str, tuple[str, str]] = {
     "slo": ("slo", "str"),
     "start_rps": ("start_rps", "posfloat"),

@@ -18,7 +18,7 @@ from typing import Any
 
 from scenarios.telemetry.results import atomic_write as write_bytes
 
-from .errors import ResultsError
+from harness.errors import ResultsError
 
 SUMMARY = "summary.json"
 CAMPAIGN = "campaign.toml"
@@ -82,7 +82,7 @@ def provenance(seed: int) -> dict[str, Any]:
 
 
 def _git() -> dict[str, Any]:
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     try:
         rev = subprocess.run(
             ["git", "rev-parse", "HEAD"],

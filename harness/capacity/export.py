@@ -30,7 +30,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from .results import atomic_write, list_runs
+from harness.results.folder import atomic_write, list_runs
 
 CAPACITY = "capacity.json"
 TEXTFILE = "capacity.prom"

@@ -43,7 +43,7 @@ from typing import Any, Literal
 import numpy as np
 from hdrh.histogram import HdrHistogram
 
-from . import histograms as hdr
+from harness.results import histograms as hdr
 
 Method = Literal["analytic", "bootstrap"]
 METHODS: tuple[Method, ...] = ("analytic", "bootstrap")

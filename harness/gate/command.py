@@ -3,7 +3,7 @@
     portal-load gate RUN [--baseline RUN|FILE|NAME] [--slo FILE] [--force]
     portal-load run CAMPAIGN --gate [--baseline ...] [--slo FILE] [--abort-on-fail]
 
-SLOs come from ``--slo FILE`` or the run's campaign (``[slo]``, see :mod:`harness.slo`); the
+SLOs come from ``--slo FILE`` or the run's campaign (``[slo]``, see :mod:`harness.gate.slo`); the
 comparison's policy from the campaign's ``[gate]`` table, then flags::
 
     [gate]
@@ -31,9 +31,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from .baseline import RunData, load_run, resolve, shape_differences
-from .campaign import parse_duration
-from .compare import (
+from harness.errors import HarnessError, ResultsError, UsageError
+from harness.gate.baseline import RunData, load_run, resolve, shape_differences
+from harness.gate.compare import (
     DEFAULT_TOLERANCE,
     METHODS,
     METRICS,
@@ -44,10 +44,17 @@ from .compare import (
     compare_quantile,
     holm,
 )
-from .errors import HarnessError, ResultsError, UsageError
-from .results import CAMPAIGN, atomic_write, resolve_run
-from .slo import Objective, abort_reason, evaluate, load_slo_file, parse_slo, read_toml
-from .verdict import Comparison, Verdict, render_json, render_junit, render_markdown, render_text
+from harness.gate.slo import Objective, abort_reason, evaluate, load_slo_file, parse_slo, read_toml
+from harness.gate.verdict import (
+    Comparison,
+    Verdict,
+    render_json,
+    render_junit,
+    render_markdown,
+    render_text,
+)
+from harness.results.folder import CAMPAIGN, atomic_write, resolve_run
+from harness.run.campaign import parse_duration
 
 EXIT_PASS = 0
 EXIT_FAIL = 1
@@ -372,7 +379,7 @@ def _with_abort(objectives: list[Objective], everything: bool) -> list[Objective
 
 @contextlib.contextmanager
 def _abort_check(check: LiveAbort) -> Iterator[None]:
-    from . import run as run_module
+    from harness.run import command as run_module
 
     token = run_module.ABORT_CHECK.set(check)
     try:
@@ -423,7 +430,7 @@ def _add_gate_options(parser: argparse.ArgumentParser, *, with_baseline: bool = 
 
 def add_parser(sub: Any) -> None:
     """``gate``, ``gate-ab``, ``baseline save``, and ``--gate`` on ``run``."""
-    from . import abtest, baseline
+    from harness.gate import abtest, baseline
 
     gate = sub.add_parser("gate", help="gate a run on SLOs and against a baseline (CI)")
     gate.add_argument("run", help="run id, a unique prefix of it, latest, or a path")

@@ -9,10 +9,10 @@ from typing import Any
 
 import numpy as np
 
-from .capacity_model import latency_curve, measurable
-from .report import Markup, table, verdict
-from .report_svg import RefLine, Series, line_chart
-from .usl import usl_throughput
+from harness.capacity.analysis import latency_curve, measurable
+from harness.capacity.usl import usl_throughput
+from harness.report.run_report import Markup, table, verdict
+from harness.report.svg import RefLine, Series, line_chart
 
 
 def _f(v: Any) -> float:
@@ -222,7 +222,7 @@ def _charts(cap: Mapping[str, Any]) -> str:
         )
     preds = theory.get("predictions") or []
     if theory.get("service_time_kind") == "exponential" and theory.get("processes", 1) == 1:
-        from .queueing import mean_response_s, response_quantile_s
+        from harness.capacity.queueing import mean_response_s, response_quantile_s
 
         c, s_s = int(theory["servers"]), _f(theory["service_time_ms"]) / 1000.0
         grid = np.linspace(1.0, _f(theory["capacity_rps"]) * 0.97, 120)

@@ -11,7 +11,7 @@ now and a baseline recorded last week differ by more than any code change of int
 Alternating A and B in one job exposes both sides to the same drift; ``abba`` order (A B B A
 A B ...) also cancels a drift that is linear in time, which plain ``abab`` leaves on B. With
 three rounds or more, the spread of the per-round changes also widens the interval (see
-:func:`harness.compare.compare_quantile`), so run-to-run noise cannot pass for a regression.
+:func:`harness.gate.compare.compare_quantile`), so run-to-run noise cannot pass for a regression.
 """
 
 from __future__ import annotations
@@ -22,13 +22,20 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from . import histograms as hdr
-from .baseline import RunData, Series, load_run
-from .campaign import Campaign, check_url, load_campaign
-from .errors import UsageError
-from .gate import GATE_DIR, _add_gate_options, _policy_flags, gate_config, judge, report
-from .results import list_runs
-from .slo import read_toml
+from harness.errors import UsageError
+from harness.gate.baseline import RunData, Series, load_run
+from harness.gate.command import (
+    GATE_DIR,
+    _add_gate_options,
+    _policy_flags,
+    gate_config,
+    judge,
+    report,
+)
+from harness.gate.slo import read_toml
+from harness.results import histograms as hdr
+from harness.results.folder import list_runs
+from harness.run.campaign import Campaign, check_url, load_campaign
 
 ORDERS = ("abba", "abab")
 EXIT_PARTIAL = 3
@@ -104,7 +111,7 @@ def _ab_cmd(args: argparse.Namespace) -> int:
              "B": target_campaign(campaign, args.b, "B", job_dir)}  # fmt: skip
     raw = read_toml(Path(args.campaign)) if args.campaign else {}
     config = gate_config(raw, args.campaign or "<flags>", args.slo, **_policy_flags(args))
-    from .run import run_campaign
+    from harness.run.command import run_campaign
 
     runs: dict[str, list[RunData]] = {"A": [], "B": []}
     notes = []

@@ -51,7 +51,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from .errors import UsageError
+from harness.errors import UsageError
 
 DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
@@ -112,7 +112,7 @@ class Campaign:
     web: bool = False
     source: str = "<defaults>"
     # The file's [slo] and [gate] tables, kept as read and written back with the campaign as
-    # run, so that ``portal-load gate RUN`` finds them (harness.slo, harness.gate read them).
+    # run, so that ``portal-load gate RUN`` finds them (harness.gate reads them).
     gating: Mapping[str, Any] = field(default_factory=dict)
 
     @property

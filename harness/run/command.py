@@ -25,13 +25,10 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from . import livestats
-from .campaign import Campaign, check_target
-from .errors import ProcessFailed
-from .processes import Child, child_environment, free_port, locust_argv, start_mock
-from .progress import Progress
-from .report import try_write_report
-from .results import (
+from harness.errors import ProcessFailed
+from harness.observe import livestats
+from harness.report.run_report import try_write_report
+from harness.results.folder import (
     CAMPAIGN,
     PROVENANCE,
     SUMMARY,
@@ -41,7 +38,10 @@ from .results import (
     read_summary,
     write_json,
 )
-from .summary import print_summary
+from harness.run.campaign import Campaign, check_target
+from harness.run.processes import Child, child_environment, free_port, locust_argv, start_mock
+from harness.run.progress import Progress
+from harness.run.summary import print_summary
 
 EXIT_PARTIAL = 3
 EXIT_DEGRADED = 4
@@ -55,7 +55,7 @@ OPEN_POOL_SIZE = 1000  # scenarios.open_model's default pool of concurrent visit
 _OPS_ROUTES = ("/metrics", "/healthz", "/readyz", "/admin/faults", "/admin/ledger", "/openapi.json")
 
 AbortCheck = Callable[[Path], "str | None"]
-# Set around the command by ``portal-load run --gate`` (harness.gate): called with the run's
+# Set around the command by ``portal-load run --gate`` (harness.gate.command): called with the run's
 # folder while the run goes on; a reason it returns stops the run early (k6's abortOnFail),
 # and the results are still written.
 ABORT_CHECK: ContextVar[AbortCheck | None] = ContextVar("ABORT_CHECK", default=None)
@@ -333,7 +333,7 @@ def _start_prometheus(
     """Start Prometheus before the load, its configuration and TSDB kept in the run folder."""
     from urllib.parse import urlsplit
 
-    from .prometheus_server import PrometheusConfig, PrometheusError, PrometheusServer
+    from harness.observe.prometheus import PrometheusConfig, PrometheusError, PrometheusServer
 
     mock_target = urlsplit(host).netloc if campaign.embedded else None
     work_dir = run_dir / "prometheus"
@@ -358,7 +358,7 @@ def _start_prometheus(
 
 def _wait_for_final_scrape(prometheus: Any, since_s: float, out: Any) -> None:
     """Wait until Prometheus has scraped the mock once after the load stopped."""
-    from .prometheus_server import PrometheusError
+    from harness.observe.prometheus import PrometheusError
 
     expr = 'min(timestamp(up{job="mock_portal"} == 1))'
     timeout_s = FINAL_SCRAPES * prometheus.config.scrape_interval_s + 2.0

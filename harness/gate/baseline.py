@@ -21,9 +21,9 @@ from typing import Any
 
 from hdrh.histogram import HdrHistogram
 
-from . import histograms as hdr
-from .errors import ResultsError, UsageError
-from .results import CAMPAIGN, PROVENANCE, read_summary, resolve_run, write_json
+from harness.errors import ResultsError, UsageError
+from harness.results import histograms as hdr
+from harness.results.folder import CAMPAIGN, PROVENANCE, read_summary, resolve_run, write_json
 
 BASELINE_FILE = "baseline.json"
 BASELINE_KIND = "portal-load-baseline"

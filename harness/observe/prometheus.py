@@ -71,7 +71,7 @@ __all__ = [
 ]
 
 #: The committed configuration (prometheus.yml, rules/) in a source checkout.
-DEFAULT_CONFIG_DIR = Path(__file__).resolve().parent.parent / "dashboards" / "prometheus"
+DEFAULT_CONFIG_DIR = Path(__file__).resolve().parents[2] / "dashboards" / "prometheus"
 
 #: Seconds to wait for ``/-/ready``: a fresh TSDB on a slow CI disk opens in well under this.
 STARTUP_TIMEOUT_S = 30.0

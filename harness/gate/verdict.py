@@ -9,8 +9,8 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from typing import Any
 
-from .compare import Change, Policy
-from .slo import SloResult
+from harness.gate.compare import Change, Policy
+from harness.gate.slo import SloResult
 
 VERDICT_SCHEMA = 1
 

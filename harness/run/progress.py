@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from .livestats import Interval
+from harness.observe.livestats import Interval
 
 
 def _ms(seconds: float) -> str:

@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from .errors import HarnessError, ProcessFailed, UsageError
-from .prometheus_server import (
+from harness.errors import HarnessError, ProcessFailed, UsageError
+from harness.observe.prometheus import (
     PrometheusClient,
     PrometheusConfig,
     PrometheusError,
@@ -223,7 +223,7 @@ def _down(args: argparse.Namespace) -> int:
 
 
 def _positive_seconds(text: str) -> float:
-    from .campaign import parse_duration
+    from harness.run.campaign import parse_duration
 
     try:
         return parse_duration(text, "--scrape-interval")

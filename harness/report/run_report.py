@@ -3,15 +3,15 @@
 The report reads only the run's files (``summary.json``, ``timeseries.csv``,
 ``histograms.json``, ``campaign.toml``, ``provenance.json``, and ``capacity.json`` or a gate's
 ``gate.json`` when present) and writes ``report.html`` beside them: inline CSS, inline SVG
-charts (:mod:`harness.report_svg`), no script, no font, no image and no link to fetch, so it
+charts (:mod:`harness.report.svg`), no script, no font, no image and no link to fetch, so it
 opens offline, from a mail attachment or a CI artefact, as it was on the day.
 
 Sections: the run and its flags; the requests table; SLO verdicts; time series of request
 rate and failures, users, and latency percentiles; the latency distribution (percentile
 spectrum and histogram of the run's merged HDR histogram); the journeys and their funnels;
-and for a capacity run (:mod:`harness.capacity_report`) the measured steps, throughput against
-offered load and concurrency with the fitted USL, latency against throughput with the fitted
-curve and the M/M/c theory, and the fleet projection.
+and for a capacity run (:mod:`harness.report.capacity_section`) the measured steps,
+throughput against offered load and concurrency with the fitted USL, latency against
+throughput with the fitted curve and the M/M/c theory, and the fleet projection.
 """
 
 from __future__ import annotations
@@ -28,9 +28,9 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from .errors import ResultsError
-from .report_svg import Series, bar_chart, line_chart
-from .results import atomic_write, read_summary, resolve_run
+from harness.errors import ResultsError
+from harness.report.svg import Series, bar_chart, line_chart
+from harness.results.folder import atomic_write, read_summary, resolve_run
 
 REPORT = "report.html"
 CSS = """
@@ -369,7 +369,7 @@ def render_report(run_dir: Path) -> str:
     capacity = _read_json(run_dir / "capacity.json")
     capacity_html = ""
     if isinstance(capacity, Mapping):
-        from .capacity_report import capacity_section
+        from harness.report.capacity_section import capacity_section
 
         capacity_html = capacity_section(capacity)
     sections += [

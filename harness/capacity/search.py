@@ -20,7 +20,7 @@ arrival rate through the probe's control file. Each step is held until it is ste
 
 The search stops after the SLO was breached (and ``after_breach`` more steps, to see the
 plateau), when throughput stops growing with the offered rate, at ``max_rate``, or after
-``max_steps``. The analysis is :mod:`harness.capacity_model`'s.
+``max_steps``. The analysis is :mod:`harness.capacity.analysis`'s.
 """
 
 from __future__ import annotations
@@ -33,10 +33,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ProcessFailed
-from .livestats import Sample, quantile, scrape
-from .processes import Child, child_environment, free_port, locust_argv, start_mock
-from .results import atomic_write
+from harness.errors import ProcessFailed
+from harness.observe.livestats import Sample, quantile, scrape
+from harness.results.folder import atomic_write
+from harness.run.processes import Child, child_environment, free_port, locust_argv, start_mock
 
 REPORT_INTERVAL_S = 2.0  # the workers' report period, cut on Unix-time boundaries
 PHASE_S = 1.2  # scrape this long after a boundary: every worker's report has arrived by then

@@ -32,10 +32,10 @@ from typing import Any
 
 from hdrh.histogram import HdrHistogram
 
-from . import histograms as hdr
-from .baseline import RunData, Series
-from .campaign import parse_duration
-from .errors import UsageError
+from harness.errors import UsageError
+from harness.gate.baseline import RunData, Series
+from harness.results import histograms as hdr
+from harness.run.campaign import parse_duration
 
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 # Live evaluation (abort on fail) waits until a target has this many requests, so that the

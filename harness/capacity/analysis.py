@@ -1,6 +1,6 @@
 """The analysing half of ``portal-load capacity``: from measured steps to a capacity plan.
 
-Pure functions of the steps :mod:`harness.capacity_run` measured (so a plan can be recomputed
+Pure functions of the steps :mod:`harness.capacity.search` measured (so a plan can be recomputed
 from ``capacity.json`` alone):
 
 - :func:`parse_slo` reads ``"p95<300ms,errors<1%"``;
@@ -29,9 +29,9 @@ from typing import Any
 
 import numpy as np
 
-from . import queueing
-from .errors import UsageError
-from .usl import fit_usl
+from harness.capacity import queueing
+from harness.capacity.usl import fit_usl
+from harness.errors import UsageError
 
 SCHEMA = 1
 DEFAULT_PEAK_RPS = 7000.0  # the seeds' national peak (docs/workload-model.md)

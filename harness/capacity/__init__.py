@@ -1,0 +1,1 @@
+"""Capacity search and analysis: arrival-rate steps, knee, USL, queueing theory."""

@@ -1,0 +1,1 @@
+"""Gating: SLOs, comparisons against baselines, verdicts, A/B runs."""

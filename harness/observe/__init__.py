@@ -1,0 +1,1 @@
+"""Observability: Prometheus (config, client, server), the stack, live stats."""

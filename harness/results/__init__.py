@@ -1,0 +1,1 @@
+"""The results folder: run ids, atomic files, provenance, HDR histograms."""

@@ -1,0 +1,1 @@
+"""One campaign end to end: the campaign model, its processes, progress and summary."""
