@@ -27,6 +27,8 @@ from scenarios.profiles import NATIONAL_DAY_HOURLY, peak_to_average
 __all__ = ["JOURNEYS", "Assumptions", "JourneyCost", "WorkloadModel", "derive", "render_markdown"]
 
 SECONDS_PER_DAY = 86_400
+PORTAL_PEAK_RPS = 7_000.0
+"""Seed: "more than 7000 user requests per second were processed at the peak"."""
 DAYS_PER_YEAR = 365
 
 JOURNEYS = ("browse", "login", "status", "apply", "pay", "refresh", "logout")
@@ -40,8 +42,8 @@ class Assumptions:
     # --- seed figures -------------------------------------------------------------------
     daily_users: int = 4_000_000
     """Seed: "average daily audience ... exceeded 4 million users per day"."""
-    peak_rps: float = 7_000.0
-    """Seed: "more than 7000 user requests per second were processed at the peak"."""
+    peak_rps: float = PORTAL_PEAK_RPS
+    """Seed: the national peak (:data:`PORTAL_PEAK_RPS`)."""
     payments_per_year: int = 85_000_000
     """Seed: "almost 85 million payments were also made through the portal"."""
     service_types: int = 500

@@ -3,7 +3,7 @@
 Pure functions of the steps :mod:`harness.capacity.search` measured (so a plan can be recomputed
 from ``capacity.json`` alone):
 
-- :func:`parse_slo` reads ``"p95<300ms,errors<1%"``;
+- :func:`within` judges a step on the SLO (thresholds of :mod:`harness.gate.slo`);
 - :func:`fit_latency` fits mean latency against throughput with
   ``R(X) = r0 + A rho^m / (1 - rho)``, ``rho = X / X_sat`` (the shape of an M/M/c queue's
   response time: flat, then a pole at saturation), by a grid over ``(X_sat, m)`` with linear
@@ -20,26 +20,22 @@ from ``capacity.json`` alone):
 from __future__ import annotations
 
 import math
-import re
 import tomllib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from harness.campaign.model import DEFAULT_HEADROOM
 from harness.capacity import queueing
 from harness.capacity.usl import fit_usl
-from harness.errors import UsageError
+from harness.gate.slo import Threshold
+from scenarios.workload import PORTAL_PEAK_RPS
 
 SCHEMA = 1
-DEFAULT_PEAK_RPS = 7000.0  # the seeds' national peak (docs/workload-model.md)
-DEFAULT_HEADROOM = 0.3  # run each instance at most at 70 % of its SLO capacity
-_SLO_TERM = re.compile(
-    r"^\s*(p50|p90|p95|p99|mean|errors)\s*<\s*([0-9]+(?:\.[0-9]+)?|\.[0-9]+)\s*(ms|s|%)?\s*$"
-)
-_LATENCY_KEYS = {"p50": "p50_ms", "p90": "p90_ms", "p95": "p95_ms", "p99": "p99_ms"}
+# A step's figure for each metric an SLO may judge it on (the threshold language's names).
+_STEP_KEY = {"avg": "mean_ms", "med": "p50_ms", "error_rate": "error_ratio"}
 # Route prefixes of the mock and the simulated service that serves them (mock_portal/app.py).
 MOCK_SERVICE_OF = (
     ("/oauth2/", "auth"),
@@ -51,57 +47,23 @@ MOCK_SERVICE_OF = (
 )
 
 
-@dataclass(frozen=True)
-class SLOTerm:
-    metric: str  # p50, p90, p95, p99, mean, errors
-    limit: float  # ms for latencies, a ratio 0..1 for errors
-
-    @property
-    def key(self) -> str:
-        if self.metric == "errors":
-            return "error_ratio"
-        if self.metric == "mean":
-            return "mean_ms"
-        return _LATENCY_KEYS[self.metric]
-
-    def holds(self, step: Mapping[str, Any]) -> bool:
-        value = float(step.get(self.key, math.nan))
-        return math.isfinite(value) and value < self.limit
-
-    def text(self) -> str:
-        if self.metric == "errors":
-            return f"errors<{self.limit * 100:g}%"
-        return f"{self.metric}<{self.limit:g}ms"
+def step_value(threshold: Threshold, step: Mapping[str, Any]) -> float:
+    """The figure of a measured step that ``threshold`` judges (ms, or a ratio)."""
+    if threshold.metric == "p":
+        assert threshold.percentile is not None
+        key = f"p{threshold.percentile:g}_ms"
+    else:
+        key = _STEP_KEY[threshold.metric]
+    return float(step.get(key, math.nan))
 
 
-def parse_slo(text: str) -> tuple[SLOTerm, ...]:
-    """``"p95<300ms,errors<1%"`` -> terms; latencies in ms (``s`` accepted), errors in %."""
-    terms = []
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        m = _SLO_TERM.match(part)
-        if not m:
-            raise UsageError(
-                f"--slo: cannot read {part!r}; write terms like p95<300ms, mean<50ms, errors<1%"
-            )
-        metric, value, unit = m.group(1), float(m.group(2)), m.group(3)
-        if metric == "errors":
-            limit = value / 100 if unit == "%" else value
-            if unit not in ("%", None) or not 0 < limit <= 1:
-                raise UsageError(f"--slo: {part!r}: errors take a percentage, e.g. errors<1%")
-        else:
-            if unit == "%":
-                raise UsageError(f"--slo: {part!r}: a latency takes ms or s, e.g. p95<300ms")
-            limit = value * 1000 if unit == "s" else value
-        if not limit > 0:
-            raise UsageError(f"--slo: {part!r}: the limit must be > 0")
-        terms.append(SLOTerm(metric, limit))
-    if not terms:
-        raise UsageError("--slo: no terms; e.g. --slo 'p95<300ms,errors<1%'")
-    return tuple(terms)
-
-
-def within(terms: Sequence[SLOTerm], step: Mapping[str, Any]) -> bool:
-    return all(t.holds(step) for t in terms)
+def within(slo: Sequence[Threshold], step: Mapping[str, Any]) -> bool:
+    """Whether a step holds every threshold of the SLO (a figure it lacks does not hold)."""
+    for threshold in slo:
+        value = step_value(threshold, step)
+        if not (math.isfinite(value) and threshold.holds(value)):
+            return False
+    return True
 
 
 # -- latency against throughput ------------------------------------------------------------
@@ -333,8 +295,8 @@ def project(
 def analyse(
     steps: Sequence[Mapping[str, Any]],
     *,
-    slo: Sequence[SLOTerm],
-    peak_rps: float = DEFAULT_PEAK_RPS,
+    slo: Sequence[Threshold],
+    peak_rps: float = PORTAL_PEAK_RPS,
     headroom: float = DEFAULT_HEADROOM,
     cores_per_instance: float = 1.0,
     pool: Mapping[str, Any] | None = None,
@@ -372,7 +334,7 @@ def analyse(
         "mode": mode,
         "max_rps_at": max_step.get("users") if mode == "users" else max_step.get("offered_rps"),
         "slo_rps": slo_rps,
-        "slo": [t.text() for t in slo],
+        "slo": [t.text for t in slo],
         "knee": find_knee(steps, fit),
         "latency_fit": fit,
         "usl": usl,

@@ -21,18 +21,15 @@ Series (gauges; labels ``run_id`` and ``probe``): ``loadgen_capacity_max_rps``,
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
-import threading
 from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from harness.results.folder import atomic_write, list_runs
+from harness.results.folder import CAPACITY, atomic_write, list_runs
 
-CAPACITY = "capacity.json"
 TEXTFILE = "capacity.prom"
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 DEFAULT_PORT = 9478
@@ -140,38 +137,3 @@ def make_server(root: Path, host: str = "127.0.0.1", port: int = 0) -> Threading
             pass
 
     return ThreadingHTTPServer((host, port), Handler)
-
-
-def _command(args: argparse.Namespace) -> int:
-    root = Path(args.out)
-    if args.once:
-        print(metrics_text(latest_capacity(root)), end="")
-        return 0
-    server = make_server(root, args.host, args.port)
-    print(
-        f"portal-load: capacity figures of {root} at http://{args.host}:"
-        f"{server.server_address[1]}/metrics (Ctrl-C stops)",
-        flush=True,
-    )
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        thread.join()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.shutdown()
-        server.server_close()
-    return 0
-
-
-def add_parser(sub: Any) -> None:
-    p = sub.add_parser(
-        "capacity-exporter",
-        help="serve the latest capacity run's figures to Prometheus (loadgen_capacity_*)",
-    )
-    p.add_argument("--out", default="results", help="results folder")
-    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback)")
-    p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
-    p.add_argument("--once", action="store_true", help="print the exposition text and exit")
-    p.set_defaults(func=_command)

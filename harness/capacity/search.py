@@ -33,10 +33,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.campaign import SearchPlan
 from harness.errors import ProcessFailed
 from harness.observe.livestats import Sample, quantile, scrape
 from harness.results.folder import atomic_write
-from harness.run.processes import Child, child_environment, free_port, locust_argv, start_mock
+from harness.run.processes import Child, child_environment, locust_argv, start_mock
+from harness.system import free_port
 
 REPORT_INTERVAL_S = 2.0  # the workers' report period, cut on Unix-time boundaries
 PHASE_S = 1.2  # scrape this long after a boundary: every worker's report has arrived by then
@@ -44,27 +46,6 @@ STEADY_CV = 0.10  # relative spread of per-interval throughput within a steady w
 STEADY_RISE = 1.5  # the last interval's mean latency over the first one's, still steady
 GROWTH_MIN = 0.5  # a step whose throughput grew by less than this share of the offered rise
 START_TIMEOUT_S = 60.0  # Locust's start-up and the workers' connection to the master
-
-
-@dataclass(frozen=True, kw_only=True)
-class SearchPlan:
-    """What to probe and how: rates, holds and stop rules (see the module docstring)."""
-
-    start_rps: float = 50.0
-    step_rps: float = 50.0
-    max_rps: float = 20_000.0
-    max_steps: int = 30
-    settle_s: float = 2.0
-    window: int = 3
-    max_hold_s: float = 20.0
-    after_breach: int = 1
-    probe_path: str = "/api/v1/services"
-    mode: str = "rate"  # "rate": arrivals per second (open model); "users": request loops
-
-    def load(self, index: int) -> float:
-        """The setting of step ``index``: req/s, or a number of users in ``users`` mode."""
-        value = self.start_rps + index * self.step_rps
-        return float(round(value)) if self.mode == "users" else value
 
 
 def describe(step: Mapping[str, Any]) -> str:

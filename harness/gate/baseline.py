@@ -9,7 +9,6 @@ anything that shapes the load (:data:`SHAPE_KEYS`) unless told to (``--force``).
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import datetime as dt
 import json
@@ -23,13 +22,19 @@ from hdrh.histogram import HdrHistogram
 
 from harness.errors import ResultsError, UsageError
 from harness.results import histograms as hdr
-from harness.results.folder import CAMPAIGN, PROVENANCE, read_summary, resolve_run, write_json
+from harness.results.folder import (
+    CAMPAIGN,
+    HISTOGRAMS,
+    PROVENANCE,
+    read_summary,
+    resolve_run,
+    write_json,
+)
 
 BASELINE_FILE = "baseline.json"
 BASELINE_KIND = "portal-load-baseline"
 BASELINE_SCHEMA = 1
 BASELINES_DIR = "baselines"
-HISTOGRAMS = "histograms.json"
 # Campaign keys that make two runs comparable: the same journeys at the same load for the
 # same time. Host, seed, output and the mock's config may differ (they are what is compared).
 SHAPE_KEYS: tuple[tuple[str, str], ...] = (
@@ -245,16 +250,20 @@ def resolve(ref: str, results_root: Path) -> RunData:
     return load_run(resolve_run(results_root, ref))
 
 
-def save_baseline(run_dir: Path, name: str, results_root: Path) -> Path:
-    """Write ``results_root/baselines/NAME/baseline.json`` from a run; returns its path."""
+def save_baseline(run_dir: Path, name: str, results_root: Path, *, force: bool = False) -> Path:
+    """Write ``results_root/baselines/NAME/baseline.json`` from a run; returns its path.
+
+    Only a complete run makes a baseline: a partial or degraded one is refused unless
+    ``force``, since every later run would be judged against figures in doubt."""
     if not _NAME.match(name):
         raise UsageError(
             f"baseline name {name!r}: use letters, digits, '.', '_' and '-' (up to 100)"
         )
     run = load_run(run_dir)
-    if run.status != "complete":
+    if run.status != "complete" and not force:
         raise UsageError(
-            f"run {run.run_id} is {run.status}: a baseline must come from a complete run"
+            f"run {run.run_id} is {run.status}: a baseline must come from a complete run "
+            "(--force to save it anyway)"
         )
     try:
         toml_text = (run_dir / CAMPAIGN).read_text(encoding="utf-8")
@@ -263,22 +272,3 @@ def save_baseline(run_dir: Path, name: str, results_root: Path) -> Path:
     path = results_root / BASELINES_DIR / name / BASELINE_FILE
     write_json(path, baseline_document(run, name, toml_text))
     return path
-
-
-def _save_cmd(args: argparse.Namespace) -> int:
-    root = Path(args.out)
-    run_dir = resolve_run(root, args.run)
-    path = save_baseline(run_dir, args.name, root)
-    size_kib = path.stat().st_size / 1024
-    print(f"baseline {args.name} <- {run_dir.name}: {path} ({size_kib:.0f} KiB); commit it")
-    return 0
-
-
-def add_parser(sub: Any) -> None:
-    parser = sub.add_parser("baseline", help="store a run as a baseline for the gate")
-    actions = parser.add_subparsers(dest="baseline_command", required=True, metavar="ACTION")
-    save = actions.add_parser("save", help="save RUN as results/baselines/NAME/baseline.json")
-    save.add_argument("run", help="run id, a unique prefix of it, latest, or a path")
-    save.add_argument("name", help="baseline name (letters, digits, '.', '_', '-')")
-    save.add_argument("--out", default="results", help="results folder")
-    save.set_defaults(func=_save_cmd)

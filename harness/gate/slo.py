@@ -24,8 +24,7 @@ from __future__ import annotations
 import math
 import operator
 import re
-import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,7 +34,8 @@ from hdrh.histogram import HdrHistogram
 from harness.errors import UsageError
 from harness.gate.baseline import RunData, Series
 from harness.results import histograms as hdr
-from harness.run.campaign import parse_duration
+from harness.toml import read_toml
+from harness.units import SECONDS_PER_UNIT, parse_duration_s, s_to_ms
 
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 # Live evaluation (abort on fail) waits until a target has this many requests, so that the
@@ -57,12 +57,12 @@ _THRESHOLD = re.compile(
     r"\s*(?P<unit>us|µs|ms|s|m|%)?\s*$"
 )
 _LATENCY = ("p", "avg", "med", "min", "max")
-_UNIT_MS = {"us": 0.001, "µs": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, None: 1.0}
 _ALIASES = {
     "mean": "avg",
     "median": "med",
     "error_rate": "error_rate",
     "failure_rate": "error_rate",
+    "errors": "error_rate",
 }
 METRICS = (
     "pNN",
@@ -168,7 +168,7 @@ def parse_threshold(text: str, where: str, target: Target) -> Threshold:
     if metric in _LATENCY:
         if unit == "%":
             raise UsageError(f"{where}: {text!r}: a latency takes us, ms, s or m, not %")
-        value *= _UNIT_MS[unit]
+        value = s_to_ms(value * SECONDS_PER_UNIT[unit]) if unit else value  # ms by default
     elif metric in ("error_rate", "conversion"):
         if unit == "%":
             value /= 100
@@ -237,7 +237,7 @@ def _parse_item(item: Any, where: str, target: Target) -> Threshold:
     abort = item.get("abort_on_fail", False)
     if not isinstance(abort, bool):
         raise UsageError(f"{where}: abort_on_fail: expected true or false")
-    delay = parse_duration(
+    delay = parse_duration_s(
         item.get("delay_abort_eval", f"{DEFAULT_DELAY_ABORT_EVAL_S}s"), f"{where}: delay_abort_eval"
     )
     parsed = parse_threshold(text, where, target)
@@ -253,20 +253,9 @@ def _parse_item(item: Any, where: str, target: Target) -> Threshold:
     )
 
 
-def read_toml(path: Path) -> dict[str, Any]:
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UsageError(f"{path}: no such file") from None
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot read: {exc.strerror}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise UsageError(f"{path}: not valid TOML: {exc}") from None
-
-
 def load_slo_file(path: Path) -> list[Objective]:
     """An SLO file: an ``[slo]`` table (a campaign file will do) or the targets at top level."""
-    raw = read_toml(path)
+    raw = read_toml(path, "SLO file")
     table = raw.get("slo", raw)
     return parse_slo(table, f"{path}: slo")
 
@@ -360,7 +349,7 @@ def _fmt(value: float, unit: str, metric: str) -> str:
     return f"{value:.4g}{' ' + unit if unit else ''}"
 
 
-def evaluate(run: RunData, objectives: list[Objective]) -> list[SloResult]:
+def evaluate(run: RunData, objectives: Sequence[Objective]) -> list[SloResult]:
     """Every objective on a finished run; a target with no data fails (a misspelt name must
     not pass silently)."""
     results = []
@@ -393,7 +382,7 @@ def evaluate(run: RunData, objectives: list[Objective]) -> list[SloResult]:
     return results
 
 
-def abort_reason(run: RunData, objectives: list[Objective], elapsed_s: float) -> str | None:
+def abort_reason(run: RunData, objectives: Sequence[Objective], elapsed_s: float) -> str | None:
     """The first ``abort_on_fail`` objective breached on a live run (k6's ``abortOnFail``),
     once its ``delay_abort_eval`` has passed and its target has :data:`ABORT_MIN_COUNT`
     requests; None while all hold."""

@@ -38,8 +38,6 @@ import math
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -52,8 +50,21 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Self
 
+from harness.errors import (
+    PrometheusError,
+    PrometheusQueryError,
+    PrometheusStartError,
+    PrometheusTimeoutError,
+)
+from harness.results.folder import atomic_write
+from harness.system import free_port, process_exited, stop_process
+from harness.units import format_duration, parse_duration_s
+
 __all__ = [
+    "CAPACITY_JOB",
     "DEFAULT_CONFIG_DIR",
+    "LOADGEN_JOB",
+    "MOCK_JOB",
     "PrometheusClient",
     "PrometheusConfig",
     "PrometheusError",
@@ -64,14 +75,18 @@ __all__ = [
     "RuleState",
     "Sample",
     "TargetState",
-    "process_exited",
     "render_config",
-    "stop_process",
     "write_targets",
 ]
 
 #: The committed configuration (prometheus.yml, rules/) in a source checkout.
 DEFAULT_CONFIG_DIR = Path(__file__).resolve().parents[2] / "dashboards" / "prometheus"
+
+#: Scrape jobs of dashboards/prometheus/prometheus.yml: the mock, the load generator, and
+#: the capacity exporter (portal-load capacity-exporter).
+MOCK_JOB = "mock_portal"
+LOADGEN_JOB = "loadgen"
+CAPACITY_JOB = "loadgen_capacity"
 
 #: Seconds to wait for ``/-/ready``: a fresh TSDB on a slow CI disk opens in well under this.
 STARTUP_TIMEOUT_S = 30.0
@@ -89,22 +104,6 @@ LOG_TAIL_CHARS = 2000
 _LOG_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
 _GLOBAL_KEYS = ("scrape_interval", "scrape_timeout", "evaluation_interval")
 _JOB_NAME = re.compile(r"^\s*-\s*job_name:\s*['\"]?([A-Za-z0-9_:-]+)['\"]?\s*$", re.MULTILINE)
-
-
-class PrometheusError(Exception):
-    """Base class of every error raised by this module."""
-
-
-class PrometheusStartError(PrometheusError):
-    """The server could not be started or did not become ready."""
-
-
-class PrometheusQueryError(PrometheusError):
-    """The HTTP API answered an error, or an answer that could not be read."""
-
-
-class PrometheusTimeoutError(PrometheusError):
-    """A condition waited for did not hold within its timeout."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -177,14 +176,6 @@ class RuleState:
     state: str
 
 
-def _duration(seconds: float) -> str:
-    """Prometheus duration string: whole milliseconds, which every version accepts."""
-    milliseconds = round(seconds * 1000)
-    if milliseconds <= 0:
-        raise ValueError(f"duration must be at least 1 ms, got {seconds!r} s")
-    return f"{milliseconds}ms"
-
-
 def render_config(
     template: str, *, scrape_interval_s: float, evaluation_interval_s: float | None = None
 ) -> str:
@@ -196,8 +187,8 @@ def render_config(
     """
     evaluation_s = scrape_interval_s if evaluation_interval_s is None else evaluation_interval_s
     values = {
-        "scrape_interval": _duration(scrape_interval_s),
-        "evaluation_interval": _duration(evaluation_s),
+        "scrape_interval": format_duration(scrape_interval_s),
+        "evaluation_interval": format_duration(evaluation_s),
     }
     rendered = template
     for key in _GLOBAL_KEYS:
@@ -209,78 +200,19 @@ def render_config(
                 f"found {len(matches)}"
             )
         if key == "scrape_timeout":
-            value = _duration(min(_parse_duration_s(matches[0]), scrape_interval_s))
+            value = format_duration(
+                min(parse_duration_s(matches[0], f"prometheus.yml: {key}"), scrape_interval_s)
+            )
         else:
             value = values[key]
         rendered = pattern.sub(f"  {key}: {value}", rendered)
     return rendered
 
 
-def _parse_duration_s(text: str) -> float:
-    units = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-    parts = re.findall(r"(\d+)(ms|s|m|h|d)", text)
-    if not parts or "".join(n + u for n, u in parts) != text:
-        raise ValueError(f"not a Prometheus duration: {text!r}")
-    return sum(int(number) * units[unit] for number, unit in parts)
-
-
-def _free_loopback_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def write_targets(work_dir: Path, job: str, targets: Sequence[str]) -> None:
     """Write ``work_dir/targets/<job>.json``; a running server rereads it within seconds."""
     groups = [{"targets": list(targets), "labels": {}}] if targets else []
-    _write_atomically(work_dir / "targets" / f"{job}.json", json.dumps(groups, indent=2))
-
-
-def process_exited(pid: int) -> bool:
-    """Whether process ``pid`` is gone (a child of this process that exited is reaped)."""
-    try:
-        reaped, _status = os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:  # not our child: it belongs to init or another parent
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        except PermissionError:  # alive, but someone else's
-            return False
-        return _is_zombie(pid)
-    return reaped == pid
-
-
-def _is_zombie(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
-    except OSError:
-        return False
-    return stat.rpartition(")")[2].split()[:1] == ["Z"]
-
-
-def stop_process(pid: int, *, timeout_s: float = STOP_TIMEOUT_S) -> bool:
-    """Send SIGTERM to ``pid``, wait up to ``timeout_s``, then SIGKILL; True once it is gone."""
-    for signum, wait_s in ((signal.SIGTERM, timeout_s), (signal.SIGKILL, timeout_s)):
-        try:
-            os.kill(pid, signum)
-        except ProcessLookupError:
-            return True
-        deadline = time.monotonic() + wait_s
-        while not process_exited(pid):
-            if time.monotonic() >= deadline:
-                break
-            time.sleep(POLL_INTERVAL_S)
-        else:
-            return True
-    return process_exited(pid)
+    atomic_write(work_dir / "targets" / f"{job}.json", json.dumps(groups, indent=2))
 
 
 class PrometheusClient:
@@ -498,7 +430,7 @@ class PrometheusServer(PrometheusClient):
             attempts = 1 if self.config.port else PORT_ATTEMPTS
             for _ in range(attempts):
                 try:
-                    self._spawn(binary, self.config.port or _free_loopback_port())
+                    self._spawn(binary, self.config.port or free_port())
                     self._wait_ready()
                     return self
                 except PrometheusStartError as exc:
@@ -640,7 +572,7 @@ class PrometheusServer(PrometheusClient):
                 process.wait(timeout=STOP_TIMEOUT_S)
         pid, self._pid = self._pid, None
         if pid is not None:
-            stop_process(pid)
+            stop_process(pid, timeout_s=STOP_TIMEOUT_S)
         if self._log is not None:
             self._log.close()
             self._log = None

@@ -16,7 +16,6 @@ throughput with the fitted curve and the M/M/c theory, and the fleet projection.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import csv
 import importlib
@@ -30,9 +29,19 @@ from typing import Any
 
 from harness.errors import ResultsError
 from harness.report.svg import Series, bar_chart, line_chart
-from harness.results.folder import atomic_write, read_summary, resolve_run
+from harness.results.folder import (
+    CAMPAIGN,
+    CAPACITY,
+    GATE_DIR,
+    HISTOGRAMS,
+    PROVENANCE,
+    REPORT,
+    TIMESERIES,
+    VERDICT,
+    atomic_write,
+    read_summary,
+)
 
-REPORT = "report.html"
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1d2330;
 margin:0 auto;max-width:820px;padding:16px 24px 48px;background:#fff}
@@ -95,7 +104,7 @@ def _read_json(path: Path) -> Any:
 def read_timeseries(run_dir: Path) -> list[dict[str, float]]:
     rows: list[dict[str, float]] = []
     try:
-        with open(run_dir / "timeseries.csv", newline="", encoding="utf-8") as f:
+        with open(run_dir / TIMESERIES, newline="", encoding="utf-8") as f:
             for raw in csv.DictReader(f):
                 row = {}
                 for k, v in raw.items():
@@ -113,7 +122,7 @@ def read_timeseries(run_dir: Path) -> list[dict[str, float]]:
 def _header(run_dir: Path, summary: Mapping[str, Any], provenance: Mapping[str, Any]) -> str:
     campaign: dict[str, Any] = {}
     with contextlib.suppress(OSError, tomllib.TOMLDecodeError):
-        campaign = tomllib.loads((run_dir / "campaign.toml").read_text(encoding="utf-8"))
+        campaign = tomllib.loads((run_dir / CAMPAIGN).read_text(encoding="utf-8"))
     name = campaign.get("campaign", {}).get("name", "")
     git = provenance.get("git") or {}
     rev = (git.get("revision") or "")[:12] + (" (modified)" if git.get("dirty") else "")
@@ -171,30 +180,45 @@ def _requests(summary: Mapping[str, Any]) -> str:
     return "<h2>Requests</h2>" + table(headers, body)
 
 
+def _pct(v: Any) -> str:
+    return f"{v * 100:+.1f} %" if isinstance(v, int | float) and math.isfinite(v) else "-"
+
+
 def _gate(run_dir: Path) -> str:
-    gate = _read_json(run_dir / "gate.json")
+    """The gate's verdict (``gate/verdict.json``, written by ``gate`` or ``run --gate``): every
+    SLO, every comparison with its interval, and the verdict."""
+    gate = _read_json(run_dir / GATE_DIR / VERDICT)
     if not isinstance(gate, Mapping):
         return ""
-    checks = gate.get("checks") or gate.get("verdicts") or []
-    rows = []
-    for c in checks if isinstance(checks, list) else []:
-        if isinstance(c, Mapping):
-            ok = c.get("passed", c.get("ok"))
-            rows.append(
-                [
-                    str(c.get("name") or c.get("request") or ""),
-                    str(c.get("metric") or c.get("slo") or ""),
-                    _num(c.get("value") if not isinstance(c.get("value"), dict) else None),
-                    _num(c.get("limit") or c.get("threshold")),
-                    verdict(ok if isinstance(ok, bool) else None),
-                ]
-            )
-    overall = gate.get("passed", gate.get("ok"))
-    ok = overall if isinstance(overall, bool) else None
-    head = f"<h2>SLO verdicts</h2><p>Gate: {verdict(ok)}</p>"
-    return head + (
-        table(["request", "objective", "value", "limit", "verdict"], rows) if rows else ""
-    )
+    passed = gate.get("passed")
+    out = [f"<h2>Gate</h2><p>Verdict: {verdict(passed if isinstance(passed, bool) else None)}"]
+    if gate.get("baseline"):
+        out.append(f" against <code>{escape(str(gate['baseline']))}</code>")
+    out.append("</p>")
+    notes = [str(n) for n in gate.get("notes") or []]
+    if notes:
+        out.append("<ul>" + "".join(f"<li>{escape(n)}</li>" for n in notes) + "</ul>")
+    slo_rows = [
+        [str(r.get("target", "")), str(r.get("threshold", "")), str(r.get("message", "")),
+         verdict(r.get("passed") if isinstance(r.get("passed"), bool) else None)]
+        for r in gate.get("slo") or [] if isinstance(r, Mapping)
+    ]  # fmt: skip
+    if slo_rows:
+        out += ["<h3>SLOs</h3>", table(["target", "objective", "observed", "verdict"], slo_rows)]
+    cmp_rows = []
+    for c in gate.get("comparisons") or []:
+        for ch in c.get("changes") or [] if isinstance(c, Mapping) else []:
+            cmp_rows.append(
+                [str(c.get("key", "")), str(ch.get("metric", "")), _num(ch.get("baseline")),
+                 _num(ch.get("candidate")), _pct(ch.get("change")),
+                 f"[{_pct(ch.get('ci_low'))}, {_pct(ch.get('ci_high'))}]",
+                 _pct(ch.get("tolerance")), str(ch.get("verdict", ""))]
+            )  # fmt: skip
+    if cmp_rows:
+        headers = ["request", "metric", "baseline", "candidate", "change", "interval",
+                   "tolerance", "verdict"]  # fmt: skip
+        out += ["<h3>Against the baseline</h3>", table(headers, cmp_rows)]
+    return "".join(out)
 
 
 def _timeseries(run_dir: Path, summary: Mapping[str, Any]) -> str:
@@ -247,7 +271,7 @@ def _timeseries(run_dir: Path, summary: Mapping[str, Any]) -> str:
 
 
 def _distribution(run_dir: Path) -> str:
-    doc = _read_json(run_dir / "histograms.json")
+    doc = _read_json(run_dir / HISTOGRAMS)
     if not isinstance(doc, Mapping) or not doc.get("total"):
         return ""
     # Pure (hdrh and numpy, no Locust); imported by name so that type checking of the harness
@@ -364,9 +388,9 @@ def _footer(provenance: Mapping[str, Any]) -> str:
 def render_report(run_dir: Path) -> str:
     """The report of one run folder, as one HTML document."""
     summary = read_summary(run_dir)
-    provenance = _read_json(run_dir / "provenance.json") or {}
+    provenance = _read_json(run_dir / PROVENANCE) or {}
     sections: list[str] = [_header(run_dir, summary, provenance)]
-    capacity = _read_json(run_dir / "capacity.json")
+    capacity = _read_json(run_dir / CAPACITY)
     capacity_html = ""
     if isinstance(capacity, Mapping):
         from harness.report.capacity_section import capacity_section
@@ -408,22 +432,3 @@ def try_write_report(run_dir: Path, warn: Callable[[str], None] | None = None) -
         if warn is not None:
             warn(f"portal-load: no report for {run_dir}: {type(exc).__name__}: {exc}")
         return None
-
-
-def _command(args: argparse.Namespace) -> int:
-    run_dir = resolve_run(Path(args.out), args.run)
-    path = write_report(run_dir)
-    if args.output:
-        target = Path(args.output)
-        atomic_write(target, path.read_bytes())
-        path = target
-    print(f"report: {path}")
-    return 0
-
-
-def add_parser(sub: Any) -> None:
-    p = sub.add_parser("report", help="write a run's self-contained HTML report (report.html)")
-    p.add_argument("run", help="run id, a unique prefix of it, latest, or a path")
-    p.add_argument("--out", default="results", help="results folder")
-    p.add_argument("--output", help="also copy the report to this file")
-    p.set_defaults(func=_command)

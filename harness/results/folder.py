@@ -16,13 +16,28 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from scenarios.telemetry.results import (
+    FAILURES_CSV,
+    HISTOGRAMS_JSON,
+    SUMMARY_JSON,
+    TIMESERIES_CSV,
+)
 from scenarios.telemetry.results import atomic_write as write_bytes
 
 from harness.errors import ResultsError
 
-SUMMARY = "summary.json"
+# The files of a run folder: those the load generator writes, under its own names...
+SUMMARY = SUMMARY_JSON
+HISTOGRAMS = HISTOGRAMS_JSON
+TIMESERIES = TIMESERIES_CSV
+FAILURES = FAILURES_CSV
+# ... and the harness's.
 CAMPAIGN = "campaign.toml"
 PROVENANCE = "provenance.json"
+REPORT = "report.html"
+CAPACITY = "capacity.json"
+GATE_DIR = "gate"  # the gate's verdict.json, junit.xml and summary.md
+VERDICT = "verdict.json"
 PACKAGES = (
     "locust",
     "aiohttp",

@@ -9,8 +9,11 @@
 5. Cross-check the load generator's request count against the mock's own, then print the
    summary and the path of the results.
 
-Exit codes: 0 complete, 3 partial (interrupted), 4 degraded (a worker was lost or the numbers
-disagree), 1 a harness error, 2 a usage error.
+Exit codes (:class:`harness.errors.ExitCode`): 0 complete, 3 partial (interrupted), 4 degraded
+(a worker was lost, the generator was CPU-bound, reports were rejected, or the numbers
+disagree), 1 a harness error, 2 a usage error. :func:`run_campaign` returns them in a
+:class:`RunOutcome`, with the run's folder and status, for the commands that compose a run
+with more (``run --gate``, ``gate-ab``).
 """
 
 from __future__ import annotations
@@ -19,14 +22,20 @@ import signal
 import sys
 import time
 from collections.abc import Callable
-from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from harness.errors import ProcessFailed
+from harness.campaign import Campaign, check_target
+from harness.errors import ExitCode, ProcessFailed, PrometheusError
 from harness.observe import livestats
+from harness.observe.prometheus import (
+    LOADGEN_JOB,
+    MOCK_JOB,
+    PrometheusConfig,
+    PrometheusServer,
+)
 from harness.report.run_report import try_write_report
 from harness.results.folder import (
     CAMPAIGN,
@@ -38,13 +47,11 @@ from harness.results.folder import (
     read_summary,
     write_json,
 )
-from harness.run.campaign import Campaign, check_target
-from harness.run.processes import Child, child_environment, free_port, locust_argv, start_mock
+from harness.run.processes import Child, child_environment, locust_argv, start_mock
 from harness.run.progress import Progress
 from harness.run.summary import print_summary
+from harness.system import free_port
 
-EXIT_PARTIAL = 3
-EXIT_DEGRADED = 4
 PROGRESS_EVERY_S = 2.0
 START_GRACE_S = 30.0  # locust's own start-up, and the workers' connection to the master
 # The generator and the mock count independently; connection errors are counted by one side
@@ -54,11 +61,9 @@ OPEN_POOL_SIZE = 1000  # scenarios.open_model's default pool of concurrent visit
 # Routes of the mock that the load generator does not send (operations, not load).
 _OPS_ROUTES = ("/metrics", "/healthz", "/readyz", "/admin/faults", "/admin/ledger", "/openapi.json")
 
+# Called with the run's folder while the run goes on; a reason it returns stops the run early
+# (k6's abortOnFail), and the results are still written (``run --gate``: harness.gate.judge).
 AbortCheck = Callable[[Path], "str | None"]
-# Set around the command by ``portal-load run --gate`` (harness.gate.command): called with the run's
-# folder while the run goes on; a reason it returns stops the run early (k6's abortOnFail),
-# and the results are still written.
-ABORT_CHECK: ContextVar[AbortCheck | None] = ContextVar("ABORT_CHECK", default=None)
 # `--prometheus`: scrape every second while a run is short enough that each point counts (a
 # 20 s run still gets 20 of them), at the committed prometheus.yml's 2 s beyond.
 PROMETHEUS_SHORT_RUN_S = 300.0
@@ -141,6 +146,19 @@ def master_options(
     return [*opts, *classes]
 
 
+@dataclass(frozen=True, kw_only=True)
+class RunOutcome:
+    """What a run left: its folder, its status (complete, partial, degraded), the reasons a
+    complete run is in doubt, and the exit code."""
+
+    run_id: str
+    run_dir: Path
+    status: str
+    exit_code: ExitCode
+    flags: tuple[str, ...] = ()
+    abort_reason: str | None = None
+
+
 @dataclass(frozen=True)
 class MockCount:
     """The embedded mock's own count of the requests it answered, and of those it cut off
@@ -183,11 +201,10 @@ def run_campaign(
     tty: bool | None = None,
     out: Any = None,
     abort_check: AbortCheck | None = None,
-) -> int:
-    """Run one campaign; returns the exit code (see the module docstring)."""
+) -> RunOutcome:
+    """Run one campaign; returns its outcome (see the module docstring)."""
     out = out or sys.stdout
-    abort_check = abort_check or ABORT_CHECK.get()
-    check_target(campaign)
+    check_target(campaign.host, campaign.allow_remote)
     if not campaign.embedded:
         load = (
             f"{campaign.arrival_rate:g} visits/s"
@@ -208,6 +225,7 @@ def run_campaign(
     mock: Child | None = None
     prometheus: Any = None
     mock_count: MockCount | None = None
+    aborted: str | None = None
     progress = Progress(
         duration_s=campaign.duration_s, tty=out.isatty() if tty is None else tty, out=out
     )
@@ -253,7 +271,7 @@ def run_campaign(
                 Child(f"locust-worker-{i}", argv, run_dir / "logs" / f"locust-worker-{i}.log", env)
             )
         check = (lambda: abort_check(run_dir)) if abort_check else None
-        _watch(campaign, master, metrics_port, progress, interrupted, check, out)
+        aborted = _watch(campaign, master, metrics_port, progress, interrupted, check, out)
         if mock is not None:
             mock_count = _mock_request_count(host)
         if prometheus is not None and mock is not None:
@@ -281,12 +299,22 @@ def run_campaign(
     summary = _cross_check(run_dir, summary, mock_count, in_flight_bound)
     try_write_report(run_dir, warn=lambda message: print(message, file=out))
     print_summary(summary, run_dir, out=out)
-    status = summary.get("status")
+    status = str(summary.get("status"))
+    flags = tuple(summary.get("checks", {}).get("flags") or ())
     if status == "partial" or interrupted.signum is not None:
-        return EXIT_PARTIAL
-    if status == "degraded" or summary.get("checks", {}).get("flags"):
-        return EXIT_DEGRADED
-    return 0
+        code = ExitCode.PARTIAL
+    elif status == "degraded":
+        code = ExitCode.DEGRADED
+    else:
+        code = ExitCode.OK
+    return RunOutcome(
+        run_id=run_id,
+        run_dir=run_dir,
+        status=status,
+        exit_code=code,
+        flags=flags,
+        abort_reason=aborted,
+    )
 
 
 def _watch(
@@ -297,13 +325,15 @@ def _watch(
     interrupted: _Interrupted,
     abort_check: Callable[[], str | None] | None = None,
     out: Any = None,
-) -> None:
+) -> str | None:
+    """Show progress until the master exits; returns the reason the run was aborted, if."""
     # Any path serves the metrics, but only "/metrics" counts as a scrape towards the master's
     # --metrics-linger: the live view must not stand in for Prometheus's final scrape.
     url = f"http://127.0.0.1:{metrics_port}/live"
     started = time.monotonic()
     rates = livestats.LiveRates()
     stop_sent = False
+    aborted: str | None = None
     deadline = started + campaign.duration_s + START_GRACE_S + 30
     while master.alive():
         if interrupted.signum is not None and not stop_sent:
@@ -314,6 +344,7 @@ def _watch(
             stop_sent = True
         reason = abort_check() if abort_check is not None and not stop_sent else None
         if reason:
+            aborted = reason
             print(f"portal-load: aborting the run: {reason}", file=out or sys.stdout, flush=True)
             master.signal(signal.SIGTERM)
             stop_sent = True
@@ -325,6 +356,7 @@ def _watch(
     code = master.proc.returncode
     if code not in (0, 1) and not stop_sent:  # 1: locust's "the test had failures"
         raise ProcessFailed(f"the Locust master exited with {code}:\n{master.tail()}")
+    return aborted
 
 
 def _start_prometheus(
@@ -332,8 +364,6 @@ def _start_prometheus(
 ) -> Any:
     """Start Prometheus before the load, its configuration and TSDB kept in the run folder."""
     from urllib.parse import urlsplit
-
-    from harness.observe.prometheus import PrometheusConfig, PrometheusError, PrometheusServer
 
     mock_target = urlsplit(host).netloc if campaign.embedded else None
     work_dir = run_dir / "prometheus"
@@ -343,8 +373,8 @@ def _start_prometheus(
             data_dir=work_dir / "data",
             scrape_interval_s=1.0 if campaign.duration_s <= PROMETHEUS_SHORT_RUN_S else 2.0,
             targets={
-                "mock_portal": [mock_target] if mock_target else [],
-                "loadgen": [f"127.0.0.1:{metrics_port}"],
+                MOCK_JOB: [mock_target] if mock_target else [],
+                LOADGEN_JOB: [f"127.0.0.1:{metrics_port}"],
             },
         )
     )
@@ -358,9 +388,7 @@ def _start_prometheus(
 
 def _wait_for_final_scrape(prometheus: Any, since_s: float, out: Any) -> None:
     """Wait until Prometheus has scraped the mock once after the load stopped."""
-    from harness.observe.prometheus import PrometheusError
-
-    expr = 'min(timestamp(up{job="mock_portal"} == 1))'
+    expr = f'min(timestamp(up{{job="{MOCK_JOB}"}} == 1))'
     timeout_s = FINAL_SCRAPES * prometheus.config.scrape_interval_s + 2.0
     try:
         prometheus.wait_until(
@@ -415,5 +443,9 @@ def _cross_check(
     if "reports_rejected" in telemetry_flags:
         flags.append("worker reports could not be merged: the counts are incomplete")
     summary["checks"] = checks
+    if flags and summary.get("status") == "complete":
+        # A run whose figures are in doubt is not complete: a baseline refuses it, the gate
+        # says so, and the exit code is 4.
+        summary["status"] = "degraded"
     write_json(run_dir / SUMMARY, summary)
     return summary

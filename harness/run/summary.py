@@ -9,6 +9,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from harness.results.folder import REPORT
+
 COLUMNS = ("count", "failures", "rps", "p50_ms", "p95_ms", "p99_ms", "p999_ms", "max_ms")
 
 
@@ -47,7 +49,7 @@ def print_summary(summary: dict[str, Any], run_dir: Path, *, out: IO[str]) -> No
         flags.append(f"worker {event.get('worker')} lost: {event.get('reason')}")
     for flag in flags:
         console.print(f"[bold yellow]flag:[/] {escape(flag)}")
-    report = run_dir / "report.html"
+    report = run_dir / REPORT
     console.print(
         escape(f"results: {run_dir}" + (f"\nreport:  {report}" if report.exists() else ""))
     )

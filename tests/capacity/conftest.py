@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.campaign.loader import capacity_slo
 from harness.capacity import analysis as cm
 from scenarios.telemetry import hdr
 from tests.capacity.test_capacity_model import mmc_steps
@@ -85,7 +86,7 @@ def synthetic_run(tmp_path: Path) -> Path:
     steps = mmc_steps([80, 160, 240, 320, 360, 440])
     analysis = cm.analyse(
         steps,
-        slo=cm.parse_slo("p95<100ms,errors<1%"),
+        slo=capacity_slo("p95<100ms,errors<1%", "slo"),
         pool={
             "service": "catalog",
             "servers": 4,

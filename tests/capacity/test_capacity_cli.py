@@ -7,13 +7,8 @@ from pathlib import Path
 import pytest
 
 from harness import cli
-from harness.capacity.command import resolve_options
+from harness.campaign import Override, load_campaign
 from harness.errors import UsageError
-
-FLAGS_NONE = dict.fromkeys(
-    ("slo", "start_rps", "step_rps", "max_rps", "max_steps", "settle", "window", "max_hold",
-     "after_breach", "probe_path", "peak_rps", "headroom", "cores_per_instance"),
-)  # fmt: skip
 
 
 def test_file_then_flags(tmp_path: Path) -> None:
@@ -22,8 +17,9 @@ def test_file_then_flags(tmp_path: Path) -> None:
         '[campaign]\nname = "cap"\n[capacity]\nslo = "p99<50ms"\nstart_rps = 10\n'
         'step_rps = 5\nsettle = "500ms"\nheadroom = 0.25\n'
     )
-    o = resolve_options(str(campaign), {**FLAGS_NONE, "step_rps": 20.0, "max_hold": "9s"})
-    assert o.slo == "p99<50ms" and o.headroom == 0.25
+    flags = [Override("capacity.step_rps", "20", "--step"), Override("capacity.max_hold", "9s", "")]
+    o = load_campaign(campaign, flags).capacity
+    assert [t.text for t in o.slo] == ["p99<50ms"] and o.headroom == 0.25
     assert (o.plan.start_rps, o.plan.step_rps, o.plan.settle_s, o.plan.max_hold_s) == (
         10.0, 20.0, 0.5, 9.0,
     )  # fmt: skip
@@ -36,7 +32,9 @@ def test_file_then_flags(tmp_path: Path) -> None:
         ("speed = 3", "unknown key"),
         ("headroom = 1.5", "headroom"),
         ('probe_path = "api"', "probe_path"),
-        ('slo = "p95 under 3"', "--slo"),
+        ('slo = "p95 under 3"', "capacity.slo"),
+        ('slo = "rps > 3"', "capacity.slo: 'rps > 3': a capacity step is judged on an upper"),
+        ('slo = ["p99.9 < 1s"]', "a step measures p50, p90, p95 and p99"),
         ("start_rps = -1", "capacity.start_rps"),
     ],
 )
@@ -44,7 +42,7 @@ def test_misuse_is_a_usage_error(tmp_path: Path, table: str, message: str) -> No
     campaign = tmp_path / "c.toml"
     campaign.write_text(f"[capacity]\n{table}\n")
     with pytest.raises(UsageError, match=message):
-        resolve_options(str(campaign), FLAGS_NONE)
+        load_campaign(campaign)
 
 
 def test_bad_slo_flag_exits_2_before_starting_anything(tmp_path: Path, capsys) -> None:
@@ -52,3 +50,19 @@ def test_bad_slo_flag_exits_2_before_starting_anything(tmp_path: Path, capsys) -
     assert code == 2
     assert "UsageError: --slo" in capsys.readouterr().err
     assert not any(tmp_path.iterdir())
+
+
+def test_the_capacity_slo_is_the_gate_s_threshold_language(tmp_path: Path) -> None:
+    """``p95 < 300ms, error_rate < 1%``, the compact ``p95<300ms,errors<1%`` and a list all
+    read the same."""
+    seen = []
+    for slo in ('"p95 < 300ms, error_rate < 1%"', '"p95<300ms,errors<1%"',
+                '["p95 < 300ms", "error_rate < 1%"]'):  # fmt: skip
+        campaign = tmp_path / "c.toml"
+        campaign.write_text(f"[capacity]\nslo = {slo}\n")
+        seen.append(
+            [(t.metric, t.percentile, t.op, t.value) for t in load_campaign(campaign).capacity.slo]
+        )
+    assert (
+        seen[0] == seen[1] == seen[2] == [("p", 95.0, "<", 300.0), ("error_rate", None, "<", 0.01)]
+    )

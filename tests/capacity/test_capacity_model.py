@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from harness.campaign.loader import capacity_slo
 from harness.capacity import analysis as cm
 from harness.capacity.queueing import mean_response_s, response_quantile_s
 from harness.errors import UsageError
@@ -35,17 +36,17 @@ def mmc_steps(rates: list[float], overhead_ms: float = 2.0) -> list[dict[str, ob
             "mean_ms": mean + overhead_ms, "p50_ms": mean, "p90_ms": p95,
             "p95_ms": p95 + overhead_ms, "p99_ms": p95 * 1.5, "error_ratio": 0.0,
         }  # fmt: skip
-        step["within_slo"] = steady and cm.within(cm.parse_slo("p95<100ms,errors<1%"), step)
+        step["within_slo"] = steady and cm.within(capacity_slo("p95<100ms,errors<1%", "slo"), step)
         steps.append(step)
     return steps
 
 
 def test_slo_terms() -> None:
-    terms = cm.parse_slo("p95<300ms, errors<1%, mean<0.05s")
-    assert [(t.metric, t.limit) for t in terms] == [
-        ("p95", 300.0),
-        ("errors", 0.01),
-        ("mean", 50.0),
+    terms = capacity_slo("p95<300ms, errors<1%, mean<0.05s", "slo")
+    assert [(t.metric, t.percentile, t.value) for t in terms] == [
+        ("p", 95.0, 300.0),
+        ("error_rate", None, 0.01),
+        ("avg", None, 50.0),
     ]
     assert cm.within(terms, {"p95_ms": 299.0, "error_ratio": 0.009, "mean_ms": 49.0})
     assert not cm.within(terms, {"p95_ms": 301.0, "error_ratio": 0.0, "mean_ms": 1.0})
@@ -54,7 +55,7 @@ def test_slo_terms() -> None:
     for bad in ("p95>300ms", "p42<1ms", "errors<5ms", "p95<5%", "", "p95<0ms", "p95<1..5ms",
                 "p95<.ms"):  # fmt: skip
         with pytest.raises(UsageError):
-            cm.parse_slo(bad)
+            capacity_slo(bad, "slo")
 
 
 def test_every_slo_metric_is_measured_by_a_step() -> None:
@@ -66,8 +67,8 @@ def test_every_slo_metric_is_measured_by_a_step() -> None:
     first = Sample(at=0.0)
     last = Sample(at=10.0, requests=100, latency_sum_s=2.0, buckets=buckets)
     step = window_figures(first, last)
-    terms = cm.parse_slo("p50<1s, p90<1s, p95<1s, p99<1s, mean<1s, errors<1%")
-    assert all(math.isfinite(step[t.key]) for t in terms)
+    terms = capacity_slo("p50<1s, p90<1s, p95<1s, p99<1s, mean<1s, errors<1%", "slo")
+    assert all(math.isfinite(cm.step_value(t, step)) for t in terms)
     assert cm.within(terms, step)
 
 
@@ -115,7 +116,7 @@ def test_analysis_of_an_mmc_search(tmp_path: Path) -> None:
     assert pool is not None and pool["capacity_rps"] == pytest.approx(400)
     assert cm.mock_pool(str(config), "/api/v1/payments") is None
     steps = mmc_steps([80, 160, 240, 320, 360, 440])
-    result = cm.analyse(steps, slo=cm.parse_slo("p95<100ms,errors<1%"), pool=pool)
+    result = cm.analyse(steps, slo=capacity_slo("p95<100ms,errors<1%", "slo"), pool=pool)
     assert result["max_rps"] == pytest.approx(396)
     # p95 of M/M/4 at 360 req/s is ~60 ms + 2 ms overhead: within the SLO.
     assert result["slo_rps"] == 360

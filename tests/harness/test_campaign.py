@@ -7,15 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from harness.campaign import Campaign, check_target, is_loopback_target, load_campaign
 from harness.cli import main
 from harness.errors import UsageError
-from harness.run.campaign import (
-    Campaign,
-    check_target,
-    is_loopback_target,
-    load_campaign,
-    parse_duration,
-)
+from harness.units import parse_duration_s as parse_duration
 
 
 def _write(tmp_path: Path, text: str) -> Path:
@@ -118,11 +113,11 @@ def test_remote_targets_need_explicit_permission() -> None:
     assert is_loopback_target("http://[::1]:80")
     assert is_loopback_target("http://localhost:9")
     assert not is_loopback_target("http://10.0.0.1")
-    remote = Campaign(host="http://192.0.2.10")
     with pytest.raises(UsageError, match="--allow-remote"):
-        check_target(remote)
-    check_target(Campaign(host="http://192.0.2.10", allow_remote=True))  # no traffic is sent
-    check_target(Campaign(host="http://127.0.0.1:1"))
+        check_target("http://192.0.2.10", allow_remote=False)
+    check_target("http://192.0.2.10", allow_remote=True)  # no traffic is sent
+    check_target("http://127.0.0.1:1", allow_remote=False)
+    assert Campaign().embedded
 
 
 def test_cli_refuses_a_remote_target_without_the_flag(capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,0 +1,98 @@
+"""``portal-load run [CAMPAIGN] [flags]``: one campaign end to end, gated with ``--gate``.
+
+``run --gate`` is a run and then the gate, composed here by calls: the gate's live check
+(``abort_on_fail`` objectives) is passed into :func:`harness.run.command.run_campaign`, and
+its outcome's folder is judged with :func:`harness.commands.gate.gate_run_folder`; the
+report is drawn again with the verdict in it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from harness.campaign import load_campaign
+from harness.commands.flags import Flag, add_flags, overrides
+from harness.commands.gate import add_gate_options, gate_config, gate_overrides, gate_run_folder
+from harness.errors import ExitCode, UsageError
+from harness.gate.judge import LiveAbort, with_abort_on_fail
+from harness.report.run_report import try_write_report
+from harness.run.command import run_campaign
+
+RUN_FLAGS = (
+    Flag("--host", "campaign.host", "target base URL; default: the embedded mock portal"),
+    Flag(
+        "--allow-remote",
+        "campaign.allow_remote",
+        "allow a target outside loopback (prints what goes where first)",
+        "switch",
+    ),
+    Flag("--duration", "campaign.duration", "run time, e.g. 90s, 5m"),
+    Flag("--seed", "campaign.seed", "seed of every random choice of the journeys"),
+    Flag("--name", "campaign.name", "campaign name (part of the run id)"),
+    Flag("--users", "load.users", "concurrent users (closed model)"),
+    Flag("--spawn-rate", "load.spawn_rate", "users started per second"),
+    Flag("--shape", "load.shape", "load shape: ramp, step, spike, soak, diurnal"),
+    Flag("--arrival-rate", "load.arrival_rate", "visits per second (open model)"),
+    Flag(
+        "--arrival-poisson",
+        "load.poisson",
+        "Poisson arrivals (open model; default: evenly spaced)",
+        "switch",
+    ),
+    Flag("--open-pool-size", "load.pool_size", "most visits in flight per worker (0: 1000)"),
+    Flag(
+        "--open-connections",
+        "load.connections",
+        "keep-alive connections per worker (open model; 0: as many as --open-pool-size)",
+    ),
+    Flag("--think-scale", "load.think_scale", "multiplier of think times (1: real pace)"),
+    Flag("--user-class", "load.user_classes", "user class (repeatable)", "list", "CLASS"),
+    Flag("--workers", "workers.count", "Locust worker processes (0: one per core)"),
+    Flag("--mock-workers", "workers.mock_workers", "processes of the embedded mock"),
+    Flag("--mock-config", "workers.mock_config", "config file of the embedded mock"),
+    Flag("--out", "output.dir", "results folder (default: results)"),
+    Flag("--metrics-port", "output.metrics_port", "port of the load generator's /metrics"),
+    Flag(
+        "--prometheus",
+        "output.prometheus",
+        "run a real Prometheus scraping the mock and the load generator",
+        "switch",
+    ),
+    Flag("--web", "output.web", "keep Locust's web UI open (its address is printed)", "switch"),
+)
+
+
+def _run(args: argparse.Namespace) -> int:
+    gated = bool(args.gate or args.baseline or args.slo or args.abort_on_fail)
+    campaign = load_campaign(
+        args.campaign, [*overrides(args, RUN_FLAGS), *(gate_overrides(args) if gated else [])]
+    )
+    if not gated:
+        return run_campaign(campaign, tty=False if args.no_tty else None).exit_code
+    config = gate_config(campaign, args)
+    if not config.objectives and not (args.baseline or config.baseline):
+        raise UsageError("--gate: no [slo] in the campaign, no --slo and no --baseline")
+    objectives = with_abort_on_fail(config.objectives) if args.abort_on_fail else config.objectives
+    outcome = run_campaign(
+        campaign, tty=False if args.no_tty else None, abort_check=LiveAbort(objectives)
+    )
+    gated_code = gate_run_folder(outcome.run_dir, config, args, outcome.run_dir.parent)
+    try_write_report(outcome.run_dir, warn=lambda message: print(message, file=sys.stderr))
+    return ExitCode.GATE_FAILED if gated_code == ExitCode.GATE_FAILED else outcome.exit_code
+
+
+def add_parser(sub: Any) -> None:
+    run = sub.add_parser(
+        "run", help="run a load campaign (default: a short one against the embedded mock portal)"
+    )
+    run.add_argument("campaign", nargs="?", help="campaign file (TOML); flags override it")
+    add_flags(run, RUN_FLAGS)
+    run.add_argument("--no-tty", action="store_true", help="a plain line per interval")
+    run.add_argument("--gate", action="store_true", help="gate the run at its end")
+    run.add_argument(
+        "--abort-on-fail", action="store_true", help="stop the run as soon as any SLO is breached"
+    )
+    add_gate_options(run)
+    run.set_defaults(func=_run)
