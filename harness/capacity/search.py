@@ -36,8 +36,8 @@ from typing import Any
 from harness.campaign import SearchPlan
 from harness.errors import ProcessFailed
 from harness.observe.livestats import Sample, quantile, scrape
+from harness.processes import Child, child_environment, locust_argv, start_mock
 from harness.results.folder import atomic_write
-from harness.run.processes import Child, child_environment, locust_argv, start_mock
 from harness.system import free_port
 
 REPORT_INTERVAL_S = 2.0  # the workers' report period, cut on Unix-time boundaries

@@ -11,7 +11,7 @@ import os
 import sys
 from typing import Any
 
-from harness.run.processes import locust_argv
+from harness.processes import locust_argv
 
 DEFAULT_MASTER_PORT = 5557  # Locust's own
 

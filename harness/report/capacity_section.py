@@ -11,7 +11,7 @@ import numpy as np
 
 from harness.capacity.analysis import latency_curve, measurable
 from harness.capacity.usl import usl_throughput
-from harness.report.run_report import Markup, table, verdict
+from harness.report.html import Markup, table, verdict
 from harness.report.svg import RefLine, Series, line_chart
 
 

@@ -22,12 +22,14 @@ import importlib
 import json
 import math
 import tomllib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from html import escape
 from pathlib import Path
 from typing import Any
 
 from harness.errors import ResultsError
+from harness.report.capacity_section import capacity_section
+from harness.report.html import CSS, PERCENTILE_NINES, Markup, num, table, verdict
 from harness.report.svg import Series, bar_chart, line_chart
 from harness.results.folder import (
     CAMPAIGN,
@@ -41,57 +43,6 @@ from harness.results.folder import (
     atomic_write,
     read_summary,
 )
-
-CSS = """
-body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1d2330;
-margin:0 auto;max-width:820px;padding:16px 24px 48px;background:#fff}
-h1{font-size:22px;margin:8px 0 2px}h2{font-size:18px;margin:28px 0 8px;border-bottom:1px solid
-#dde;padding-bottom:4px}h3{font-size:15px;margin:18px 0 6px}
-table{border-collapse:collapse;margin:6px 0 10px;font-variant-numeric:tabular-nums}
-th,td{padding:3px 8px;border-bottom:1px solid #eee;text-align:right}
-th:first-child,td:first-child{text-align:left}th{background:#f5f6f9;font-weight:600}
-.meta{color:#556;margin:0 0 8px}.flag{background:#fff4d6;border-left:4px solid #e0a100;
-padding:4px 8px;margin:4px 0}.pass{color:#17803d;font-weight:600}.fail{color:#c0262d;
-font-weight:600}.muted{color:#778}svg.chart{display:block;margin:6px 0 14px;background:#fff}
-svg.chart .tick{font-size:11px;fill:#445}svg.chart .label{font-size:12px;fill:#223}
-svg.chart .legend{font-size:12px;fill:#223}svg.chart .ref{font-size:11px}
-code{background:#f3f3f6;padding:0 3px}
-"""
-PERCENTILE_NINES = (0.0, 50.0, 90.0, 99.0, 99.9, 99.99, 99.999)
-
-
-def _num(v: Any, digits: int = 1) -> str:
-    if v is None or v == "":
-        return "-"
-    if isinstance(v, bool):
-        return "yes" if v else "no"
-    if isinstance(v, int):
-        return f"{v:,}"
-    if isinstance(v, float):
-        if not math.isfinite(v):
-            return "-"
-        return f"{v:,.{digits}f}"
-    return escape(str(v))
-
-
-def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    """An HTML table; cells that are already HTML are passed as ``Markup``."""
-    head = "".join(f"<th>{escape(h)}</th>" for h in headers)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{c if isinstance(c, Markup) else _num(c)}</td>" for c in r) + "</tr>"
-        for r in rows
-    )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-class Markup(str):
-    """A string that is already HTML."""
-
-
-def verdict(ok: bool | None) -> Markup:
-    if ok is None:
-        return Markup('<span class="muted">-</span>')
-    return Markup('<span class="pass">pass</span>' if ok else '<span class="fail">FAIL</span>')
 
 
 def _read_json(path: Path) -> Any:
@@ -209,8 +160,8 @@ def _gate(run_dir: Path) -> str:
     for c in gate.get("comparisons") or []:
         for ch in c.get("changes") or [] if isinstance(c, Mapping) else []:
             cmp_rows.append(
-                [str(c.get("key", "")), str(ch.get("metric", "")), _num(ch.get("baseline")),
-                 _num(ch.get("candidate")), _pct(ch.get("change")),
+                [str(c.get("key", "")), str(ch.get("metric", "")), num(ch.get("baseline")),
+                 num(ch.get("candidate")), _pct(ch.get("change")),
                  f"[{_pct(ch.get('ci_low'))}, {_pct(ch.get('ci_high'))}]",
                  _pct(ch.get("tolerance")), str(ch.get("verdict", ""))]
             )  # fmt: skip
@@ -393,8 +344,6 @@ def render_report(run_dir: Path) -> str:
     capacity = _read_json(run_dir / CAPACITY)
     capacity_html = ""
     if isinstance(capacity, Mapping):
-        from harness.report.capacity_section import capacity_section
-
         capacity_html = capacity_section(capacity)
     sections += [
         capacity_html,

@@ -36,6 +36,7 @@ from harness.observe.prometheus import (
     PrometheusConfig,
     PrometheusServer,
 )
+from harness.processes import Child, child_environment, locust_argv, start_mock
 from harness.report.run_report import try_write_report
 from harness.results.folder import (
     CAMPAIGN,
@@ -47,7 +48,6 @@ from harness.results.folder import (
     read_summary,
     write_json,
 )
-from harness.run.processes import Child, child_environment, locust_argv, start_mock
 from harness.run.progress import Progress
 from harness.run.summary import print_summary
 from harness.system import free_port
