@@ -27,6 +27,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from .routes import SERVICES
+
 LatencyKind = Literal["fixed", "uniform", "lognormal", "exponential"]
 
 # z-score of the 99th percentile of the standard normal: turns (median, p99) into a lognormal's
@@ -37,8 +39,6 @@ Z_P99 = 2.3263478740408408
 MAX_LOGNORMAL_SPREAD = 1000.0
 MIN_SERVICE_TIME_S = 1e-6
 
-# Services that have a simulated backend pool (the route groups of DESIGN §3).
-SERVICES = ("auth", "catalog", "applications", "payments")
 # Clerks of one simulated pool: far above any real backend's, and a pool of this size still
 # takes well under a megabyte (one float per clerk), so no fault document can exhaust memory.
 MAX_SERVERS = 10_000

@@ -20,9 +20,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .applications import STATUSES
-from .auth import MAX_STATE_LEN
-from .catalog import categories
 from .openapi_schemas import (
     APPLICATION_ID,
     CHALLENGE,
@@ -38,6 +35,9 @@ from .openapi_schemas import (
     string,
 )
 from .problems import PROBLEM_TYPE, title_of
+from .services.applications import STATUSES
+from .services.auth import MAX_STATE_LEN
+from .services.catalog import categories
 from .wire import DEFAULT_PER_PAGE, FORM, JSON, MAX_PER_PAGE
 
 OPENAPI_VERSION = "3.1.0"

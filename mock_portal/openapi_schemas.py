@@ -14,12 +14,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .applications import CRITERIA, MAX_COMMENT, STATUSES
-from .auth import MAX_STATE_LEN, SCOPES
-from .catalog import FIELD_TYPES, categories
-from .config import MAX_SERVERS, SERVICES
-from .payments import FAILURE_REASONS, MAX_KEY_LEN, METHODS
+from .config import MAX_SERVERS
 from .problems import TYPE_BASE
+from .routes import SERVICES
+from .services.applications import CRITERIA, MAX_COMMENT, STATUSES
+from .services.auth import MAX_STATE_LEN, SCOPES
+from .services.catalog import FIELD_TYPES, categories
+from .services.payments import FAILURE_REASONS, MAX_KEY_LEN, METHODS
 
 Schema = dict[str, Any]
 

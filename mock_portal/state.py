@@ -1,5 +1,8 @@
 """The state one mock process keeps beside its app: config, signer, metrics, store, faults
 and the revocation set, and the background tasks that keep them in step with other workers.
+
+Services add their own background jobs (:class:`Periodic`) while the app is built; this module
+knows none of them.
 """
 
 from __future__ import annotations
@@ -8,8 +11,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 
 import orjson
 from aiohttp import web
@@ -28,13 +31,21 @@ log = logging.getLogger(__name__)
 REVOCATION_POLL_S = 0.1
 SETTINGS_POLL_S = 0.5
 MAINTENANCE_EVERY_S = 5.0
-SETTLE_EVERY_S = 0.1
 FAULTS_SETTING = "faults"
 
 _BEARER = "Bearer "
 # Bounds the verified-token cache (~0.6 KB an entry, so at most ~30 MB): tokens seen again
 # within a session hit it; when full it is emptied and refills from live traffic.
 VERIFIED_TOKENS_MAX = 50_000
+
+
+@dataclass(frozen=True, slots=True)
+class Periodic:
+    """A job a service runs in the background every ``interval_s`` (payments settle so)."""
+
+    name: str
+    interval_s: float
+    run: Callable[[], Awaitable[None] | None]
 
 
 class Portal:
@@ -55,6 +66,7 @@ class Portal:
         self._revocation_cursor = 0
         self.ready = False
         self.draining = False
+        self.jobs: list[Periodic] = []  # added by the services' setup, started with the app
 
     @property
     def store(self) -> Store:
@@ -151,21 +163,20 @@ def _unauthorized(detail: str, error: str = "invalid_token") -> Problem:
 PORTAL = web.AppKey("portal", Portal)
 
 
-async def _every(interval_s: float, fn: Any, name: str) -> None:
+async def _every(job: Periodic) -> None:
     while True:
-        await asyncio.sleep(interval_s)
+        await asyncio.sleep(job.interval_s)
         try:
-            result = fn()
-            if asyncio.iscoroutine(result):
+            result = job.run()
+            if result is not None:
                 await result
         except Exception:
-            log.exception("background task %s failed; it will run again", name)
+            log.exception("background task %s failed; it will run again", job.name)
 
 
 @contextlib.asynccontextmanager
 async def background_tasks(portal: Portal) -> AsyncIterator[None]:
-    """Pollers, settlement and maintenance of one process, cancelled on shutdown."""
-    from .payments import settle_due  # payments depends on state; import here, not at the top
+    """Pollers, maintenance and the services' own jobs of one process, cancelled on shutdown."""
 
     async def maintain() -> None:
         now = time.time()
@@ -174,17 +185,15 @@ async def background_tasks(portal: Portal) -> AsyncIterator[None]:
         portal.prune_revocations(now)
         portal.store.sizes()
 
-    async def settle() -> None:
-        await settle_due(portal)
-
     portal.poll_revocations()
     portal.poll_faults()
-    tasks = [
-        asyncio.create_task(_every(REVOCATION_POLL_S, portal.poll_revocations, "revocations")),
-        asyncio.create_task(_every(SETTINGS_POLL_S, portal.poll_faults, "faults")),
-        asyncio.create_task(_every(SETTLE_EVERY_S, settle, "settlement")),
-        asyncio.create_task(_every(MAINTENANCE_EVERY_S, maintain, "maintenance")),
-    ]
+    jobs = (
+        Periodic("revocations", REVOCATION_POLL_S, portal.poll_revocations),
+        Periodic("faults", SETTINGS_POLL_S, portal.poll_faults),
+        Periodic("maintenance", MAINTENANCE_EVERY_S, maintain),
+        *portal.jobs,
+    )
+    tasks = [asyncio.create_task(_every(job), name=f"portal-{job.name}") for job in jobs]
     try:
         yield
     finally:

@@ -38,12 +38,12 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from mock_portal import create_app, load_config
-from mock_portal.catalog import FIELD_TYPES, build_catalog
 from mock_portal.config import MAX_SERVERS, ConfigError, Faults
 from mock_portal.faults import FaultEngine
 from mock_portal.metrics import PortalMetrics
 from mock_portal.openapi import build_document
 from mock_portal.protocol import PortalRunner
+from mock_portal.services.catalog import FIELD_TYPES, build_catalog
 
 from .conftest import ADMIN_TOKEN, REDIRECT_URI, pkce_pair
 

@@ -8,10 +8,10 @@ import orjson
 from aiohttp import web
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from .openapi import build_document
-from .problems import problem_response
-from .state import PORTAL
-from .wire import JSON, json_response
+from ..openapi import build_document
+from ..problems import problem_response
+from ..state import PORTAL
+from ..wire import JSON, json_response
 
 
 async def metrics(request: web.Request) -> web.Response:

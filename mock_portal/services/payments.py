@@ -29,15 +29,16 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from . import citizens
-from .applications import _iso
-from .problems import Problem, problem_response, validation_error
-from .state import PORTAL, Portal
-from .wire import JSON, json_response, read_json
+from .. import citizens
+from ..problems import Problem, problem_response, validation_error
+from ..state import PORTAL, Periodic, Portal
+from ..timestamps import iso
+from ..wire import JSON, json_response, read_json
 
 METHODS = ("card", "sbp", "wallet")
 MAX_KEY_LEN = 255
 SETTLE_BATCH = 500
+SETTLE_EVERY_S = 0.1  # a payment is settled within this of its settles_at
 CLEARING = "clearing"
 FAILURE_REASONS = ("insufficient_funds", "issuer_declined", "card_expired")
 
@@ -66,8 +67,8 @@ def _payment_json(row: tuple[Any, ...], now: float) -> dict[str, Any]:
         "currency": "RUB",
         "method": method,
         "status": status,
-        "created_at": _iso(created_at),
-        "updated_at": _iso(settled_at or (settles_at if status != "processing" else created_at)),
+        "created_at": iso(created_at),
+        "updated_at": iso(settled_at or (settles_at if status != "processing" else created_at)),
     }
     if status == "succeeded":
         body["receipt_url"] = f"/api/v1/payments/{pid}/receipt"
@@ -395,6 +396,8 @@ def ledger_report(conn: sqlite3.Connection) -> dict[str, Any]:
 
 
 def setup(app: web.Application) -> None:
+    portal = app[PORTAL]
+    portal.jobs.append(Periodic("settlement", SETTLE_EVERY_S, lambda: settle_due(portal)))
     app.router.add_get("/api/v1/payments/charges", get_charges)
     app.router.add_post("/api/v1/payments", create_payment)
     app.router.add_get("/api/v1/payments/{id}", get_payment)

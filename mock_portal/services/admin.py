@@ -13,11 +13,11 @@ import ipaddress
 import orjson
 from aiohttp import web
 
-from .config import ConfigError, Faults
+from ..config import ConfigError, Faults
+from ..problems import Problem
+from ..state import PORTAL
+from ..wire import json_response, read_json
 from .payments import ledger_report
-from .problems import Problem
-from .state import PORTAL
-from .wire import json_response, read_json
 
 
 def _authorize(request: web.Request) -> None:

@@ -26,11 +26,11 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from . import citizens
-from .problems import Problem
-from .state import PORTAL, Portal
-from .tokens import s256
-from .wire import json_response, read_form, read_json, string_field
+from .. import citizens
+from ..problems import Problem
+from ..state import PORTAL, Portal
+from ..tokens import s256
+from ..wire import json_response, read_form, read_json, string_field
 
 VERIFIER_RE = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")
 CHALLENGE_RE = re.compile(r"^[A-Za-z0-9\-_]{43}$")

@@ -16,8 +16,8 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from .problems import Problem
-from .wire import JSON, page_body, pagination
+from ..problems import Problem
+from ..wire import JSON, page_body, pagination
 
 LIST_CACHE_SIZE = 4096  # distinct (q, category, page, per_page) answers kept ready
 

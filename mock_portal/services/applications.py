@@ -10,24 +10,22 @@ another citizen's id answers 404, exactly as an id that does not exist.
 
 from __future__ import annotations
 
-import functools
-import math
 import random
 import secrets
 import sqlite3
 import time
 import zlib
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 from aiohttp import web
 
+from ..config import PortalConfig
+from ..problems import Problem, validation_error
+from ..state import PORTAL
+from ..timestamps import iso
+from ..wire import json_response, page_body, pagination, read_json
 from .catalog import services_by_code
-from .config import PortalConfig
-from .problems import Problem, validation_error
-from .state import PORTAL
-from .wire import json_response, page_body, pagination, read_json
 
 STATUSES = ("submitted", "in_review", "approved", "rejected")
 CRITERIA = ("service_time", "waiting_time", "courtesy", "comfort", "information")
@@ -38,27 +36,7 @@ REJECTION_REASONS = (
     "the service is not available for the applicant's region",
 )
 
-ISO_CACHE_SIZE = 4096  # whole seconds kept formatted: an hour of timestamps
 _COLUMNS = "id, service_code, category, fields, submitted_at, outcome, rating"
-
-
-def _iso(ts: float) -> str:
-    """``datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds")`` with a ``Z``,
-    in a third of the time: the same rounding to microseconds (half to even), then the date
-    and time of the whole second from a cache (responses repeat the same few seconds)."""
-    frac, whole = math.modf(ts)
-    us = round(frac * 1e6)
-    second = int(whole)
-    if us >= 1_000_000:
-        second, us = second + 1, us - 1_000_000
-    elif us < 0:
-        second, us = second - 1, us + 1_000_000
-    return f"{_iso_second(second)}.{us // 1000:03d}Z"
-
-
-@functools.lru_cache(maxsize=ISO_CACHE_SIZE)
-def _iso_second(second: int) -> str:
-    return datetime.fromtimestamp(second, UTC).isoformat(timespec="seconds").removesuffix("+00:00")
 
 
 def status_at(cfg: PortalConfig, submitted_at: float, outcome: str, now: float) -> str:
@@ -82,12 +60,12 @@ def to_json(cfg: PortalConfig, row: tuple[Any, ...], now: float) -> dict[str, An
     app_id, code, category, fields, submitted_at, outcome, rating = row
     status = status_at(cfg, submitted_at, outcome, now)
     service = services_by_code().get(code)
-    history = [{"status": "submitted", "at": _iso(submitted_at)}]
+    history = [{"status": "submitted", "at": iso(submitted_at)}]
     if status != "submitted":
-        history.append({"status": "in_review", "at": _iso(submitted_at + cfg.review_after_s)})
+        history.append({"status": "in_review", "at": iso(submitted_at + cfg.review_after_s)})
     decision = None
     if status in ("approved", "rejected"):
-        history.append({"status": status, "at": _iso(submitted_at + cfg.decide_after_s)})
+        history.append({"status": status, "at": iso(submitted_at + cfg.decide_after_s)})
         decision = {"outcome": status}
         if status == "rejected":
             decision["reason"] = REJECTION_REASONS[
@@ -99,7 +77,7 @@ def to_json(cfg: PortalConfig, row: tuple[Any, ...], now: float) -> dict[str, An
         "service_title": service.title if service else code,
         "category": category,
         "status": status,
-        "submitted_at": _iso(submitted_at),
+        "submitted_at": iso(submitted_at),
         "updated_at": history[-1]["at"],
         "history": history,
         "decision": decision,
@@ -230,7 +208,7 @@ async def rate(request: web.Request) -> web.Response:
         "average": round(sum(scores.values()) / len(CRITERIA), 2),
         "comment": comment,
         "status_at_rating": status_at(portal.config, row[4], row[5], now),
-        "rated_at": _iso(now),
+        "rated_at": iso(now),
     }
     if not await portal.store.write(_rate, row[0], n, orjson.dumps(rating)):
         raise Problem(409, "already-rated", f"application {row[0]} has already been rated")
