@@ -51,6 +51,7 @@ from harness.results.folder import (
 from harness.run.progress import Progress
 from harness.run.summary import print_summary
 from harness.system import free_port
+from mock_portal.routes import OPERATIONS_ROUTES
 
 PROGRESS_EVERY_S = 2.0
 START_GRACE_S = 30.0  # locust's own start-up, and the workers' connection to the master
@@ -58,8 +59,6 @@ START_GRACE_S = 30.0  # locust's own start-up, and the workers' connection to th
 # only, so they may differ a little. More than this is flagged.
 COUNT_TOLERANCE = 0.01
 OPEN_POOL_SIZE = 1000  # scenarios.open_model's default pool of concurrent visits per executor
-# Routes of the mock that the load generator does not send (operations, not load).
-_OPS_ROUTES = ("/metrics", "/healthz", "/readyz", "/admin/faults", "/admin/ledger", "/openapi.json")
 
 # Called with the run's folder while the run goes on; a reason it returns stops the run early
 # (k6's abortOnFail), and the results are still written (``run --gate``: harness.gate.judge).
@@ -183,7 +182,7 @@ def _mock_request_count(base_url: str) -> MockCount | None:
     total = cut_off = 0.0
     for family in text_string_to_metric_families(text):
         for s in family.samples:
-            if s.labels.get("route") in _OPS_ROUTES:
+            if s.labels.get("route") in OPERATIONS_ROUTES:
                 continue
             if s.name == "portal_http_requests_total":
                 total += s.value
