@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
-import importlib
 import json
 import math
 import tomllib
@@ -31,6 +30,7 @@ from typing import Any
 from harness.errors import ResultsError
 from harness.report.svg import Series, bar_chart, line_chart
 from harness.results.folder import atomic_write, read_summary, resolve_run
+from scenarios.telemetry import hdr
 
 REPORT = "report.html"
 CSS = """
@@ -250,10 +250,6 @@ def _distribution(run_dir: Path) -> str:
     doc = _read_json(run_dir / "histograms.json")
     if not isinstance(doc, Mapping) or not doc.get("total"):
         return ""
-    # Pure (hdrh and numpy, no Locust); imported by name so that type checking of the harness
-    # does not descend into the Locust side of the package.
-    hdr: Any = importlib.import_module("scenarios.telemetry.hdr")
-
     h = hdr.decode(doc["total"])
     count = int(h.get_total_count())
     if count == 0:
