@@ -17,7 +17,9 @@ here by name, so Locust does not pick one on its own.
 from scenarios import shapes  # noqa: F401  (registers --shape and installs the chosen one)
 from scenarios.open_model import OpenModelVisits
 from scenarios.probes import CapacityProbe  # noqa: F401  (portal-load capacity's executor)
-from scenarios.telemetry import plugin  # noqa: F401  (results folder and /metrics exporter)
+from scenarios.telemetry import plugin
 from scenarios.users import AnonymousVisitor, CitizenUser
+
+plugin.install()  # the results folder and the /metrics exporter
 
 __all__ = ["AnonymousVisitor", "CitizenUser", "OpenModelVisits"]

@@ -43,7 +43,7 @@ from locust.runners import LocalRunner, WorkerRunner
 
 from scenarios import journeys
 from scenarios.arrivals import ScheduleCounters, arrival_times, rate_profile_from_options
-from scenarios.client import PortalSession, PortalUser
+from scenarios.client import PortalUser
 from scenarios.journeys.context import JourneyContext
 from scenarios.settings import Settings, allocator_for
 from scenarios.workload import Assumptions
@@ -158,13 +158,7 @@ class OpenModelVisits(PortalUser):
         if lag_ms > self.late_after_ms:
             SCHEDULE.late += 1
             self._schedule_event("late start", lag_ms)
-        session = PortalSession(
-            self.host,
-            self.environment.events.request,
-            self,
-            concurrency=self.concurrency,
-            clients=self.client._clients,
-        )
+        session = self.client.sibling()
         session.start_lag_ms = lag_ms
         rng = random.Random(self.rng.getrandbits(64))
         try:

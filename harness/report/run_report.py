@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import importlib
 import json
 import math
 import tomllib
@@ -43,6 +42,7 @@ from harness.results.folder import (
     atomic_write,
     read_summary,
 )
+from scenarios.telemetry import hdr
 
 
 def _read_json(path: Path) -> Any:
@@ -225,9 +225,6 @@ def _distribution(run_dir: Path) -> str:
     doc = _read_json(run_dir / HISTOGRAMS)
     if not isinstance(doc, Mapping) or not doc.get("total"):
         return ""
-    # Pure (hdrh and numpy, no Locust); imported by name so that type checking of the harness
-    # does not descend into the Locust side of the package.
-    hdr: Any = importlib.import_module("scenarios.telemetry.hdr")
 
     h = hdr.decode(doc["total"])
     count = int(h.get_total_count())

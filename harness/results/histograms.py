@@ -1,20 +1,18 @@
 """The telemetry's HDR histograms (``scenarios.telemetry.hdr``), typed for the harness.
 
 The harness reads what the load generator wrote and must never import Locust or gevent;
-``scenarios.telemetry.hdr`` is pure, but its package imports the Locust wiring when Locust is
-loaded, so it is imported by name here (as ``harness.report`` does) and type checking stops at
-this boundary.
+``scenarios.telemetry.hdr`` is pure (hdrh and numpy) and importing it installs nothing, so it
+is imported plainly.
 """
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 import numpy as np
 from hdrh.histogram import HdrHistogram
 
-_hdr: Any = importlib.import_module("scenarios.telemetry.hdr")
+from scenarios.telemetry import hdr as _hdr
 
 LOWEST_US: int = _hdr.LOWEST_US
 HIGHEST_US: int = _hdr.HIGHEST_US
@@ -48,5 +46,5 @@ def stats_ms(histogram: HdrHistogram) -> dict[str, float]:
 
 def bucket_values_us(counts_len: int) -> tuple[np.ndarray, np.ndarray]:
     """Per counts-array index: the lowest and the highest equivalent value (µs)."""
-    layout = _hdr._layout(counts_len)
-    return layout.lowest, layout.highest
+    lowest, highest = _hdr.bucket_bounds_us(counts_len)
+    return lowest, highest

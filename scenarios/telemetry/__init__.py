@@ -1,14 +1,16 @@
 """Load-generator telemetry: exact, mergeable latency statistics and the run's results folder.
 
-Enable it in a locustfile with one import (it registers Locust event listeners and the
+Enable it in a locustfile with one call (it registers Locust event listeners and the
 custom arguments ``--results-dir``, ``--metrics-port``, ``--metrics-host``,
 ``--metrics-linger``)::
 
-    import scenarios.telemetry.plugin  # noqa: F401
+    from scenarios.telemetry import plugin
 
-Importing the package itself inside a Locust process (``import scenarios.telemetry``) does
-the same. Outside one (the harness, plain CPython) it imports nothing from Locust or gevent,
-and the pure modules read and write the files:
+    plugin.install()
+
+Importing the package or any of its modules installs nothing. Outside a Locust process (the
+harness, plain CPython) the pure modules import nothing from Locust or gevent, and read and
+write the files:
 
 - :mod:`~scenarios.telemetry.hdr`: HDR histogram configuration, units, statistics;
 - :mod:`~scenarios.telemetry.recorder`: what a worker records per interval;
@@ -24,12 +26,3 @@ Layout of a run (DESIGN.md §2)::
     master: RunAggregator -> results/<run-id>/*.json|csv (every 5 s and at the end)
                           -> /metrics (LoadgenCollector, on every scrape)
 """
-
-from __future__ import annotations
-
-import sys
-
-# Locust is imported before any locustfile; a plain CPython process never imports it, so
-# this installs the Locust wiring exactly when the package is imported from a locustfile.
-if "locust" in sys.modules:
-    from scenarios.telemetry import plugin  # noqa: F401

@@ -135,6 +135,12 @@ def _layout(counts_len: int) -> _Layout:
     )
 
 
+def bucket_bounds_us(counts_len: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per counts-array index: the lowest and the highest equivalent value (µs)."""
+    layout = _layout(counts_len)
+    return layout.lowest, layout.highest
+
+
 def _counts(histogram: HdrHistogram) -> np.ndarray:
     return np.ctypeslib.as_array(histogram.counts).astype(np.int64, copy=False)
 

@@ -1,4 +1,11 @@
-"""Locust wiring of the telemetry: importing this module (in a locustfile) enables it.
+"""Locust wiring of the telemetry: :func:`install` (called once from a locustfile) enables it.
+
+Importing this module changes nothing; ``install()`` registers the custom arguments below and
+the ``init`` listener that starts the telemetry of each process::
+
+    from scenarios.telemetry import plugin
+
+    plugin.install()
 
 Every load-generating process (a worker, or the single process of a local run) records each
 ``request`` event into an :class:`~scenarios.telemetry.recorder.IntervalRecorder` and, every
@@ -45,7 +52,7 @@ from scenarios.telemetry.exporter import LiveGauges, LoadgenCollector, MetricsSe
 from scenarios.telemetry.recorder import IntervalRecorder
 from scenarios.telemetry.sources import open_model_counters
 
-__all__ = ["MESSAGE_TYPE", "REPORT_INTERVAL_S", "WRITE_INTERVAL_S", "MasterTelemetry"]
+__all__ = ["MESSAGE_TYPE", "REPORT_INTERVAL_S", "WRITE_INTERVAL_S", "MasterTelemetry", "install"]
 
 logger = logging.getLogger(__name__)
 
@@ -346,7 +353,22 @@ class MasterTelemetry:
 _state: dict[str, Any] = {}
 
 
-@events.init_command_line_parser.add_listener
+def install(hooks: Any = events) -> None:
+    """Enable the telemetry in this process: its arguments and its ``init`` listener.
+
+    ``hooks`` is Locust's global ``events`` (what a locustfile wants); calling it again with
+    the same hooks changes nothing.
+    """
+    if id(hooks) in _installed:
+        return
+    _installed.add(id(hooks))
+    hooks.init_command_line_parser.add_listener(_add_arguments)
+    hooks.init.add_listener(_install)
+
+
+_installed: set[int] = set()
+
+
 def _add_arguments(parser: Any) -> None:
     group = parser.add_argument_group("telemetry (scenarios.telemetry)")
     group.add_argument(
@@ -377,7 +399,6 @@ def _add_arguments(parser: Any) -> None:
     )
 
 
-@events.init.add_listener
 def _install(environment: Environment, runner: Runner | None = None, **_kwargs: Any) -> None:
     runner = runner or environment.runner
     if runner is None:

@@ -11,7 +11,9 @@ import time
 
 from locust import FastHttpUser, constant, task
 
-import scenarios.telemetry  # noqa: F401  (enables the telemetry in this process)
+from scenarios.telemetry import plugin
+
+plugin.install()  # the telemetry's arguments and listeners, in this process only
 
 
 class Browser(FastHttpUser):
