@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from harness import package
 from harness.errors import HarnessError
 
 Command = Callable[[argparse.Namespace], int]
@@ -172,6 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="portal-load",
         description="Load-testing and performance harness for the public-services portal.",
     )
+    parser.add_argument("--version", action="version", version=f"portal-load {package.version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     mock = sub.add_parser(
         "mock",

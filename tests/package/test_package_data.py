@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import re
 import subprocess
@@ -59,6 +60,15 @@ def test_the_top_level_locustfile_runs_the_packaged_one() -> None:
         seen["real"]
     )
     assert seen["same"] is True
+
+
+def test_version_is_the_installed_distributions() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "harness.cli", "--version"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == f"portal-load {importlib.metadata.version('portal-load')}\n"
 
 
 def _git(repo: Path, *args: str) -> str:
