@@ -26,6 +26,7 @@ EXTENSIONS: tuple[str, ...] = (
     "harness.gate.command",
     "harness.report.run_report",
     "harness.observe.stack",
+    "harness.scaffold.command",
 )
 
 

@@ -10,6 +10,7 @@ what                        package                path inside it
 the project's locustfile    ``scenarios``          ``locustfile.py``
 Prometheus configuration    ``dashboards``         ``prometheus/`` (``prometheus.yml``, rules)
 Grafana dashboards          ``dashboards``         ``grafana/`` (``*.json``, provisioning)
+``portal-load init``        ``harness.scaffold``   ``project/``
 ==========================  =====================  ============================================
 
 From a source checkout (an editable install) the same calls find the files of the checkout.
