@@ -1,25 +1,10 @@
 """Locust entry point: ``locust`` in the repository root runs the portal's journeys.
 
-Closed model (users and think times, weights from the workload model)::
-
-    locust --host http://127.0.0.1:8080 --headless -u 200 -r 20 -t 5m
-    locust --host ... --headless --shape diurnal --shape-users 2000 --shape-duration-s 1440
-
-Open model (arrival rate, independent of response times)::
-
-    locust --host ... --headless -u 1 --arrival-rate 50 --arrival-poisson -t 2m \\
-        OpenModelVisits
-
-Shape classes are selected with ``--shape`` (see ``scenarios/shapes.py``); none is imported
-here by name, so Locust does not pick one on its own.
+The locustfile itself is ``scenarios/locustfile.py`` (package data that ``portal-load run``
+hands to Locust when installed); this file imports its user classes, so that both run the same
+code. Examples of the options are in its docstring.
 """
 
-from scenarios import shapes  # noqa: F401  (registers --shape and installs the chosen one)
-from scenarios.open_model import OpenModelVisits
-from scenarios.probes import CapacityProbe  # noqa: F401  (portal-load capacity's executor)
-from scenarios.telemetry import plugin
-from scenarios.users import AnonymousVisitor, CitizenUser
+from scenarios.locustfile import AnonymousVisitor, CapacityProbe, CitizenUser, OpenModelVisits
 
-plugin.install()  # the results folder and the /metrics exporter
-
-__all__ = ["AnonymousVisitor", "CitizenUser", "OpenModelVisits"]
+__all__ = ["AnonymousVisitor", "CapacityProbe", "CitizenUser", "OpenModelVisits"]

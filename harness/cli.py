@@ -11,12 +11,13 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from harness.commands import capacity, gate, gate_ab, report, results, run, serve, stack
+from harness import package
+from harness.commands import capacity, gate, gate_ab, init, report, results, run, serve, stack
 from harness.errors import ExitCode, HarnessError
 
 Command = Callable[[argparse.Namespace], int]
 
-COMMANDS = (serve, run, results, gate, gate_ab, capacity, report, stack)
+COMMANDS = (serve, run, results, gate, gate_ab, capacity, report, stack, init)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="portal-load",
         description="Load-testing and performance harness for the public-services portal.",
     )
+    parser.add_argument("--version", action="version", version=f"portal-load {package.version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in COMMANDS:
         module.add_parser(sub)

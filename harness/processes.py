@@ -2,6 +2,9 @@
 
 The harness never imports Locust (gevent) or the mock (asyncio): it starts them as children,
 reads the address the mock prints, and stops everything in order on exit or interruption.
+Children run in the harness's working directory (the user's folder, where ``results/`` goes),
+so a relative path means the same to every process; they import the installed packages, so
+they need no ``PYTHONPATH``.
 """
 
 from __future__ import annotations
@@ -18,20 +21,19 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
 
+from harness import package
 from harness.errors import ProcessFailed
 
 MOCK_READY = re.compile(r"mock portal ready on (http://\S+) .*admin_token=(\S+)\)")
 MOCK_START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 20.0
-REPO_ROOT = Path(__file__).resolve().parents[2]
-LOCUSTFILE = REPO_ROOT / "locustfile.py"
+LOCUSTFILE = package.locustfile()
 
 
 def child_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
     """The environment of children: no proxies (load must not leave through one)."""
     env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
     env["PYTHONUNBUFFERED"] = "1"
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
     env.update(extra or {})
     return env
 
@@ -59,7 +61,6 @@ class Child:
             stdin=subprocess.DEVNULL,
             text=True,
             env=env,
-            cwd=REPO_ROOT,
             start_new_session=True,  # Ctrl-C reaches the harness, which stops children in order
         )
 

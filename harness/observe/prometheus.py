@@ -4,7 +4,8 @@ The harness process is plain CPython (DESIGN.md §2): this module uses only the 
 library (``subprocess`` and ``urllib``), no asyncio and no gevent.
 
 The server runs Debian's ``prometheus`` binary with the configuration committed in
-``dashboards/prometheus/`` rendered into a work directory:
+``dashboards/prometheus/`` (package data: :func:`harness.package.prometheus_config_dir`)
+rendered into a work directory:
 
 - ``prometheus.yml`` is copied with its ``global`` intervals set for this run;
 - ``rules/`` is copied, so a run keeps the rules it was evaluated with;
@@ -50,6 +51,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Self
 
+from harness import package
 from harness.errors import (
     PrometheusError,
     PrometheusQueryError,
@@ -79,8 +81,8 @@ __all__ = [
     "write_targets",
 ]
 
-#: The committed configuration (prometheus.yml, rules/) in a source checkout.
-DEFAULT_CONFIG_DIR = Path(__file__).resolve().parents[2] / "dashboards" / "prometheus"
+#: The committed configuration (prometheus.yml, rules/), shipped as package data.
+DEFAULT_CONFIG_DIR = package.prometheus_config_dir()
 
 #: Scrape jobs of dashboards/prometheus/prometheus.yml: the mock, the load generator, and
 #: the capacity exporter (portal-load capacity-exporter).

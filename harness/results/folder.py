@@ -79,13 +79,15 @@ def new_run_dir(root: Path, name: str) -> tuple[str, Path]:
 
 
 def provenance(seed: int) -> dict[str, Any]:
-    """Where and with what a run ran, so a figure can be traced and reproduced."""
+    """Where and with what a run ran, so a figure can be traced and reproduced: the git
+    revision of the folder the run was started in (the user's project, when it is a git
+    repository), the installed versions of this package and of what it runs on, the host."""
     versions = {}
     for pkg in PACKAGES:
         with contextlib.suppress(importlib.metadata.PackageNotFoundError):
             versions[pkg] = importlib.metadata.version(pkg)
     return {
-        "git": _git(),
+        "git": _git(Path.cwd()),
         "packages": versions,
         "host": socket.gethostname(),
         "cores": os.cpu_count(),
@@ -96,12 +98,13 @@ def provenance(seed: int) -> dict[str, Any]:
     }
 
 
-def _git() -> dict[str, Any]:
-    root = Path(__file__).resolve().parents[2]
+def _git(folder: Path) -> dict[str, Any]:
+    """The revision of the repository ``folder`` is in, and whether tracked files changed;
+    both None outside a repository (or without git)."""
     try:
         rev = subprocess.run(
             ["git", "rev-parse", "HEAD"],
-            cwd=root,
+            cwd=folder,
             capture_output=True,
             text=True,
             timeout=10,
@@ -109,7 +112,7 @@ def _git() -> dict[str, Any]:
         ).stdout.strip()
         dirty = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=root,
+            cwd=folder,
             capture_output=True,
             text=True,
             timeout=10,

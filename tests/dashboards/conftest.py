@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-# dashboards/ is a tool of the repository, not an installed package.
+# The generators of dashboards/ are checked against this checkout's files, whichever copy
+# of the package is installed.
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
