@@ -8,6 +8,7 @@ relative to the source tree: every file it needs at run time is package data, fo
 what                        package                path inside it
 ==========================  =====================  ============================================
 the project's locustfile    ``scenarios``          ``locustfile.py``
+telemetry for another one   ``scenarios``          ``telemetry/locustfile.py``
 Prometheus configuration    ``dashboards``         ``prometheus/`` (``prometheus.yml``, rules)
 Grafana dashboards          ``dashboards``         ``grafana/`` (``*.json``, provisioning)
 ``portal-load init``        ``harness.scaffold``   ``project/``
@@ -38,6 +39,7 @@ __all__ = [
     "locustfile",
     "prometheus_config_dir",
     "resource_dir",
+    "telemetry_locustfile",
     "version",
 ]
 
@@ -74,6 +76,11 @@ def resource_dir(package: str, *parts: str) -> Path:
 def locustfile() -> Path:
     """The locustfile of the project's journeys (``scenarios/locustfile.py``)."""
     return resource_dir("scenarios", "locustfile.py")
+
+
+def telemetry_locustfile() -> Path:
+    """The telemetry alone, loaded beside a locustfile of the user's (``--locustfile``)."""
+    return resource_dir("scenarios", "telemetry", "locustfile.py")
 
 
 def prometheus_config_dir() -> Path:

@@ -145,5 +145,8 @@ def start_mock(
     return child, match.group(1), match.group(2)
 
 
-def locust_argv(options: Sequence[str]) -> list[str]:
-    return [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), *options]
+def locust_argv(options: Sequence[str], locustfile: str = "") -> list[str]:
+    """Locust with the project's locustfile, or with ``locustfile`` (a user's own) and the
+    harness's telemetry beside it (Locust reads several files: ``-f a.py,b.py``)."""
+    files = f"{locustfile},{package.telemetry_locustfile()}" if locustfile else str(LOCUSTFILE)
+    return [sys.executable, "-m", "locust", "-f", files, *options]

@@ -21,7 +21,7 @@ from harness.campaign.model import (
     CapacitySpec,
     SearchPlan,
 )
-from harness.campaign.schema import MAX_PROCESSES_PER_CORE, SECTIONS
+from harness.campaign.schema import MAX_PROCESSES_PER_CORE, RUN_SECTIONS, SECTIONS, USER_CLASSES
 from harness.campaign.target import check_url
 from harness.campaign.values import Key, check
 from harness.errors import UsageError
@@ -36,7 +36,6 @@ DESCRIPTORS_RESERVED = 64
 # Capacity steps are judged on these figures of a step (harness.capacity.search).
 CAPACITY_SLO_METRICS = ("p", "avg", "med", "error_rate")
 CAPACITY_PERCENTILES = (50.0, 90.0, 95.0, 99.0)
-_RUN_SECTIONS = ("campaign", "load", "workers", "output")
 _TOLERANCE = Key("tolerance", "share", low=0)
 
 
@@ -69,7 +68,7 @@ def load_campaign(
         tables[section] = dict(table)
         for key in table:
             where[section, key] = f"{source}: {section}.{key}"
-    by_field = {k.field: (s, name) for s in _RUN_SECTIONS for name, k in SECTIONS[s].items()}
+    by_field = {k.field: (s, name) for s in RUN_SECTIONS for name, k in SECTIONS[s].items()}
     for name, value in fields.items():
         if value is None:
             continue
@@ -101,7 +100,7 @@ def _check_keys(
     tables: dict[str, dict[str, Any]], where: Mapping[tuple[str, str], str], source: str
 ) -> dict[str, Any]:
     values: dict[str, Any] = {}
-    for section in _RUN_SECTIONS:
+    for section in RUN_SECTIONS:
         for key, value in tables.get(section, {}).items():
             spec = SECTIONS[section].get(key)
             at = where[section, key]
@@ -125,7 +124,7 @@ def _check_keys(
 
 # Kinds written back as their checked value (a flag's "200" is the number 200); durations
 # and shares keep the text the user wrote ("90s", "10%").
-_TYPED = ("int", "float", "bool", "choices")
+_TYPED = ("int", "float", "bool", "choices", "names")
 
 
 def _as_written(spec: Key, raw: Any, checked: Any) -> Any:
@@ -243,6 +242,22 @@ def _check_together(c: Campaign, where: Mapping[tuple[str, str], str], source: s
 
     if c.host:
         check_url(c.host, at("campaign", "host"))
+    if c.locustfile:
+        if not Path(c.locustfile).is_file():
+            raise UsageError(f"{at('load', 'locustfile')}: no such file: {c.locustfile}")
+        for key, used in (("shape", c.shape), ("arrival_rate", c.open_model)):
+            if used:
+                raise UsageError(
+                    f"{at('load', key)}: the portal's shapes and open model drive the project's "
+                    "journeys; a locustfile of your own brings its own LoadTestShape"
+                )
+    else:
+        unknown = [name for name in c.user_classes if name not in USER_CLASSES]
+        if unknown:
+            raise UsageError(
+                f"{at('load', 'user_classes')}: unknown user class {unknown[0]!r}; the "
+                f"project's are {', '.join(USER_CLASSES)} (or give load.locustfile)"
+            )
     if c.shape and c.open_model:
         raise UsageError(
             f"{at('load', 'shape')}: choose a shape (closed model) or arrival_rate "

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.campaign.schema import RUN_SECTIONS, SECTIONS
 from harness.gate.policy import GateConfig
 from harness.gate.slo import Threshold
 from harness.toml import toml_key, toml_value
@@ -80,6 +81,7 @@ class Campaign:
     open_connections: int = 0
     think_scale: float = DEFAULT_THINK_SCALE
     user_classes: tuple[str, ...] = ()
+    locustfile: str = ""  # a team's own locustfile; empty: the portal's journeys
     workers: int = 0
     mock_workers: int = 1
     mock_config: str = ""
@@ -106,14 +108,29 @@ class Campaign:
         return self.workers or (os.cpu_count() or 1)
 
     def to_toml(self) -> str:
-        """The campaign as run, in the file format (so it can be run again as is)."""
-        tables = {section: dict(table) for section, table in self.tables.items()}
-        tables.setdefault("workers", {})["count"] = self.worker_count()
+        """The campaign as run, in the file format (so it can be run again as is): every key
+        of the run's sections as resolved, and the ``[slo]``, ``[gate]`` and ``[capacity]``
+        tables as given."""
+        tables: dict[str, dict[str, Any]] = {}
+        for section in RUN_SECTIONS:
+            table = tables[section] = {}
+            for key, spec in SECTIONS[section].items():
+                value = getattr(self, spec.field)
+                if spec.kind == "duration":
+                    value = f"{value:g}s"
+                elif spec.field == "workers":
+                    value = self.worker_count()
+                if isinstance(value, tuple):
+                    value = list(value)
+                if value != {} or not _is_subtable(section, key):
+                    table[key] = dict(value) if isinstance(value, Mapping) else value
+        for section, given in self.tables.items():
+            if section not in RUN_SECTIONS:
+                tables[section] = dict(given)
         blocks: list[list[str]] = []
         for section, table in tables.items():
             plain = {k: v for k, v in table.items() if not _is_subtable(section, k)}
-            if plain or len(plain) == len(table):
-                blocks.append([f"[{section}]", *_lines(plain)])
+            blocks.append([f"[{section}]", *_lines(plain)])
             for key, value in table.items():
                 if _is_subtable(section, key):
                     blocks.append([f"[{section}.{key}]", *_lines(value)])

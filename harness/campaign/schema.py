@@ -20,6 +20,9 @@ MAX_RATE = 1_000_000.0  # visits or requests per second
 MAX_PROCESSES_PER_CORE = 4  # more processes than this per core measure the scheduler
 MAX_POOL = 100_000  # visits in flight per worker
 
+# The sections that say what a run does; [gate], [capacity] and [slo] say what follows it.
+RUN_SECTIONS = ("campaign", "load", "workers", "output")
+
 SECTIONS: dict[str, dict[str, Key]] = {
     "campaign": {
         "name": Key("name", "str"),
@@ -37,7 +40,8 @@ SECTIONS: dict[str, dict[str, Key]] = {
         "pool_size": Key("open_pool_size", "int", low=0, high=MAX_POOL),
         "connections": Key("open_connections", "int", low=0, high=MAX_POOL),
         "think_scale": Key("think_scale", "float", low=0, high=1000),
-        "user_classes": Key("user_classes", "choices", choices=USER_CLASSES),
+        "user_classes": Key("user_classes", "names"),
+        "locustfile": Key("locustfile", "str"),
         "shape_params": Key("shape_params", "numbers"),
     },
     "workers": {

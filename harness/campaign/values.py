@@ -26,8 +26,8 @@ class Key:
 
     Kinds: ``str``, ``bool``, ``duration`` (seconds), ``int``, ``float``, ``share`` (a fraction
     or a percentage), ``choice`` (one of ``choices``), ``choices`` (a list of them),
-    ``numbers`` (a table of names to numbers), ``table`` (passed on as read, checked by its
-    stage).
+    ``names`` (a list of Python identifiers), ``numbers`` (a table of names to numbers),
+    ``table`` (passed on as read, checked by its stage).
     """
 
     field: str
@@ -80,6 +80,14 @@ def check(key: Key, value: Any, where: str) -> Any:
             value = [value]
         if not isinstance(value, list | tuple) or not all(v in key.choices for v in value):
             raise UsageError(f"{where}: expected a list of {', '.join(key.choices)}")
+        return tuple(value)
+    if kind == "names":
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list | tuple) or not all(
+            isinstance(v, str) and v.isidentifier() for v in value
+        ):
+            raise UsageError(f"{where}: expected a list of class names, got {value!r}")
         return tuple(value)
     if kind == "numbers":
         if not isinstance(value, Mapping):

@@ -18,6 +18,7 @@ from harness.campaign import Override
 from harness.errors import UsageError
 
 ENV_PREFIX = "PORTAL_LOAD_"
+NAMES_KEY = "load.user_classes"  # the names after a path+names flag's path
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off", "")
 
@@ -25,7 +26,8 @@ _FALSE = ("0", "false", "no", "off", "")
 @dataclass(frozen=True)
 class Flag:
     """``--name`` sets campaign ``key``; ``kind``: ``value``, ``switch`` (no argument, sets
-    true) or ``list`` (repeatable)."""
+    true), ``list`` (repeatable) or ``path+names`` (a path, then names that set
+    ``load.user_classes``: ``--locustfile mine.py UserA UserB``)."""
 
     name: str
     key: str
@@ -48,6 +50,10 @@ def add_flags(parser: argparse.ArgumentParser, flags: Sequence[Flag]) -> None:
             parser.add_argument(f.name, action="store_true", default=None, help=f.help)
         elif f.kind == "list":
             parser.add_argument(f.name, action="append", metavar=f.metavar, help=f.help)
+        elif f.kind == "path+names":
+            parser.add_argument(
+                f.name, nargs="+", metavar=(f.metavar or "PATH", "NAME"), help=f.help
+            )
         else:
             parser.add_argument(f.name, metavar=f.metavar, help=f.help)
 
@@ -63,7 +69,12 @@ def overrides(
         where = f.name
         if value is None and f.env in env:
             value, where = _from_env(f, env[f.env]), f.env
-        if value is not None:
+        if f.kind == "path+names" and isinstance(value, list):
+            path, names = value[0], value[1:]
+            out.append(Override(f.key, path, where))
+            if names:
+                out.append(Override(NAMES_KEY, names, where))
+        elif value is not None:
             out.append(Override(f.key, value, where))
     return out
 

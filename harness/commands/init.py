@@ -21,7 +21,7 @@ def _init(args: argparse.Namespace) -> int:
     where = "" if root.resolve() == Path.cwd().resolve() else f"cd {root}\n  "
     print(
         "\nNext:\n"
-        f"  {where}portal-load run campaign.toml --locustfile locustfile.py\n"
+        f"  {where}portal-load run campaign.toml\n"
         "  portal-load gate latest --slo slo.toml"
     )
     return ExitCode.OK

@@ -49,6 +49,14 @@ RUN_FLAGS = (
     ),
     Flag("--think-scale", "load.think_scale", "multiplier of think times (1: real pace)"),
     Flag("--user-class", "load.user_classes", "user class (repeatable)", "list", "CLASS"),
+    Flag(
+        "--locustfile",
+        "load.locustfile",
+        "a locustfile of your own (HttpUser, FastHttpUser, PortalUser), then the classes "
+        "to run (default: all of its classes)",
+        "path+names",
+        "PATH",
+    ),
     Flag("--workers", "workers.count", "Locust worker processes (0: one per core)"),
     Flag("--mock-workers", "workers.mock_workers", "processes of the embedded mock"),
     Flag("--mock-config", "workers.mock_config", "config file of the embedded mock"),

@@ -46,6 +46,7 @@ SHAPE_KEYS: tuple[tuple[str, str], ...] = (
     ("load", "arrival_rate"),
     ("load", "think_scale"),
     ("load", "user_classes"),
+    ("load", "locustfile"),
     ("load", "shape_params"),
     ("workers", "count"),
 )

@@ -107,11 +107,10 @@ def master_options(
         str(run_dir / "locust"),
         "--loglevel",
         "WARNING",
-        "--think-scale",
-        f"{c.think_scale:g}",
-        "--citizen-stride",
-        str(max(64, c.worker_count())),
     ]
+    if not c.locustfile:  # options of the portal's journeys, unknown to another locustfile
+        opts += ["--think-scale", f"{c.think_scale:g}"]
+        opts += ["--citizen-stride", str(max(64, c.worker_count()))]
     if c.web:
         opts += ["--autostart", "--web-host", "127.0.0.1", "--web-port", str(free_port())]
     else:
@@ -141,7 +140,8 @@ def master_options(
             opts += ["--shape", c.shape]
             for key, value in sorted(c.shape_params.items()):
                 opts += [f"--shape-{key.replace('_', '-')}", f"{value:g}"]
-        classes = c.user_classes or ("CitizenUser", "AnonymousVisitor")
+        # A locustfile of the user's runs all its classes unless some are named.
+        classes = c.user_classes or (() if c.locustfile else ("CitizenUser", "AnonymousVisitor"))
     return [*opts, *classes]
 
 
@@ -249,7 +249,10 @@ def run_campaign(
         env = child_environment(extra_env)
         master = Child(
             "locust-master",
-            locust_argv(master_options(campaign, host, run_dir, master_port, metrics_port)),
+            locust_argv(
+                master_options(campaign, host, run_dir, master_port, metrics_port),
+                campaign.locustfile,
+            ),
             run_dir / "logs" / "locust-master.log",
             env,
         )
@@ -264,7 +267,8 @@ def run_campaign(
                     str(master_port),
                     "--loglevel",
                     "WARNING",
-                ]
+                ],
+                campaign.locustfile,
             )
             children.append(
                 Child(f"locust-worker-{i}", argv, run_dir / "logs" / f"locust-worker-{i}.log", env)

@@ -5,7 +5,7 @@ to its place in ``DIR``::
 
     portal-load init perf          # perf/campaign.toml, locustfile.py, slo.toml, ...
     cd perf
-    portal-load run campaign.toml --locustfile locustfile.py
+    portal-load run campaign.toml
     portal-load gate latest --slo slo.toml
 
 ``init`` never changes a file it did not write unless asked: when any of the files exists it
