@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck bench bench-mock mock clean constraints
+.PHONY: run test lint typecheck bench bench-mock mock wheel clean constraints
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,10 @@ bench-mock: $(STAMP)
 ## pytest-benchmark micro-benchmarks of hot paths; reported, never asserted.
 bench: $(STAMP)
 	$(BIN)/pytest benchmarks --benchmark-only -p no:cacheprovider $(ARGS)
+
+## The wheel to install elsewhere (pip install dist/portal_load-*.whl).
+wheel: $(STAMP)
+	$(BIN)/python -m build --wheel --outdir dist .
 
 ## Regenerate constraints.txt from the current environment.
 constraints: $(STAMP)

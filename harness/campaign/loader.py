@@ -48,26 +48,52 @@ class Override:
     flag: str  # e.g. "--users"
 
 
+DEFAULTS_FILE = "portal-load.toml"
+
+
+def project_defaults(folder: Path) -> tuple[str, dict[str, Any]] | None:
+    """A project's defaults for every campaign run in ``folder``: ``portal-load.toml``, or the
+    ``[tool.portal-load]`` table of ``pyproject.toml`` (as tools such as ruff or pytest read
+    theirs); None when there are none."""
+    own = folder / DEFAULTS_FILE
+    if own.is_file():
+        return str(own), read_toml(own, "defaults file")
+    pyproject = folder / "pyproject.toml"
+    if pyproject.is_file():
+        table = read_toml(pyproject).get("tool", {}).get("portal-load")
+        if table is not None:
+            if not isinstance(table, Mapping):
+                raise UsageError(f"{pyproject}: tool.portal-load: expected a table")
+            return f"{pyproject}: tool.portal-load", dict(table)
+    return None
+
+
 def load_campaign(
     path: str | os.PathLike[str] | None,
     overrides: Sequence[Override] = (),
+    *,
+    defaults: tuple[str, Mapping[str, Any]] | None = None,
     **fields: Any,
 ) -> Campaign:
-    """The campaign of ``path`` (or the defaults), with ``overrides`` (flags) and ``fields``
-    (by field name, for callers in code) applied on top, checked as one."""
+    """The campaign of ``path`` (or the defaults), on top of a project's ``defaults`` (see
+    :func:`project_defaults`), with ``overrides`` (flags) and ``fields`` (by field name, for
+    callers in code) applied on top, checked as one."""
     source = str(path) if path is not None else "<defaults>"
-    raw = read_toml(Path(path), "campaign file") if path is not None else {}
     tables: dict[str, dict[str, Any]] = {}
     where: dict[tuple[str, str], str] = {}
-    for section, table in raw.items():
-        if section not in SECTIONS:
-            known = ", ".join(sorted(SECTIONS))
-            raise UsageError(f"{source}: [{section}]: unknown section; expected one of {known}")
-        if not isinstance(table, Mapping):
-            raise UsageError(f"{source}: {section}: expected a table [{section}]")
-        tables[section] = dict(table)
-        for key in table:
-            where[section, key] = f"{source}: {section}.{key}"
+    layers = [defaults] if defaults is not None else []
+    if path is not None:
+        layers.append((source, read_toml(Path(path), "campaign file")))
+    for origin, raw in layers:
+        for section, table in raw.items():
+            if section not in SECTIONS:
+                known = ", ".join(sorted(SECTIONS))
+                raise UsageError(f"{origin}: [{section}]: unknown section; expected one of {known}")
+            if not isinstance(table, Mapping):
+                raise UsageError(f"{origin}: {section}: expected a table [{section}]")
+            tables.setdefault(section, {}).update(table)
+            for key in table:
+                where[section, key] = f"{origin}: {section}.{key}"
     by_field = {k.field: (s, name) for s in RUN_SECTIONS for name, k in SECTIONS[s].items()}
     for name, value in fields.items():
         if value is None:

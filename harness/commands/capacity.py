@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from harness.campaign import Override, load_campaign
+from harness.campaign.loader import project_defaults
 from harness.capacity.export import DEFAULT_PORT, latest_capacity, make_server, metrics_text
 from harness.capacity.run import run_capacity
 from harness.commands.flags import Flag, add_flags, overrides
@@ -49,9 +50,11 @@ CAPACITY_FLAGS = (
 
 def _capacity(args: argparse.Namespace) -> int:
     given = overrides(args, CAPACITY_FLAGS)
-    campaign = load_campaign(args.campaign, given)
+    defaults = project_defaults(Path.cwd())
+    campaign = load_campaign(args.campaign, given, defaults=defaults)
     if campaign.name == "default":
-        campaign = load_campaign(args.campaign, [*given, Override("campaign.name", "capacity", "")])
+        named = [*given, Override("campaign.name", "capacity", "")]
+        campaign = load_campaign(args.campaign, named, defaults=defaults)
     outcome = run_capacity(campaign)
     if outcome.capacity is not None:
         report = try_write_report(outcome.run_dir, warn=lambda m: print(m, file=sys.stderr))

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.campaign import Campaign, Override, check_url, load_campaign
+from harness.campaign.loader import project_defaults
 from harness.commands.flags import Flag, add_flags, overrides
 from harness.commands.gate import add_gate_options, gate_config, gate_overrides, publish
 from harness.errors import ExitCode, UsageError
@@ -52,7 +53,7 @@ def target_campaign(campaign: Campaign, target: str, side: str, results_dir: Pat
 
 def _gate_ab(args: argparse.Namespace) -> int:
     given: list[Override] = [*overrides(args, AB_FLAGS), *gate_overrides(args)]
-    campaign = load_campaign(args.campaign, given)
+    campaign = load_campaign(args.campaign, given, defaults=project_defaults(Path.cwd()))
     config = gate_config(campaign, args)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     job_dir = Path(args.out) / f"ab-{stamp}-{campaign.name}"

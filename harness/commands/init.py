@@ -20,9 +20,7 @@ def _init(args: argparse.Namespace) -> int:
         print(f"{verb} {path}")
     where = "" if root.resolve() == Path.cwd().resolve() else f"cd {root}\n  "
     print(
-        "\nNext:\n"
-        f"  {where}portal-load run campaign.toml\n"
-        "  portal-load gate latest --slo slo.toml"
+        f"\nNext:\n  {where}portal-load run campaign.toml\n  portal-load gate latest --slo slo.toml"
     )
     return ExitCode.OK
 

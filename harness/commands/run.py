@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
 
-from harness.campaign import load_campaign
+from harness.campaign.loader import load_campaign, project_defaults
 from harness.commands.flags import Flag, add_flags, overrides
 from harness.commands.gate import add_gate_options, gate_config, gate_overrides, gate_run_folder
 from harness.errors import ExitCode, UsageError
@@ -75,7 +76,9 @@ RUN_FLAGS = (
 def _run(args: argparse.Namespace) -> int:
     gated = bool(args.gate or args.baseline or args.slo or args.abort_on_fail)
     campaign = load_campaign(
-        args.campaign, [*overrides(args, RUN_FLAGS), *(gate_overrides(args) if gated else [])]
+        args.campaign,
+        [*overrides(args, RUN_FLAGS), *(gate_overrides(args) if gated else [])],
+        defaults=project_defaults(Path.cwd()),
     )
     if not gated:
         return run_campaign(campaign, tty=False if args.no_tty else None).exit_code

@@ -123,3 +123,55 @@ def test_remote_targets_need_explicit_permission() -> None:
 def test_cli_refuses_a_remote_target_without_the_flag(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["run", "--host", "http://192.0.2.10", "--duration", "1s"]) == 2
     assert "not on loopback" in capsys.readouterr().err
+
+
+def test_flags_come_from_the_environment_too(tmp_path: Path) -> None:
+    """``PORTAL_LOAD_<FLAG>`` sets a flag as Locust's ``LOCUST_*`` do; a wrong value names the
+    variable; the command line wins over it."""
+    import os
+    import subprocess
+    import sys
+
+    def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "harness.cli", "run", "--out", str(tmp_path), *args],
+            env={**os.environ, **env}, capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+
+    bad = run({"PORTAL_LOAD_USERS": "many"})
+    assert bad.returncode == 2
+    assert bad.stderr.strip() == "UsageError: PORTAL_LOAD_USERS: expected an integer, got 'many'"
+    remote = run({"PORTAL_LOAD_HOST": "http://192.0.2.10"})
+    assert remote.returncode == 2 and "not on loopback" in remote.stderr
+    flag_wins = run({"PORTAL_LOAD_USERS": "many"}, "--users", "0")
+    assert "--users: 0 is out of range" in flag_wins.stderr
+    assert not any(tmp_path.iterdir())  # nothing started
+
+
+def test_a_project_s_defaults_come_from_portal_load_toml_or_pyproject(tmp_path: Path) -> None:
+    """``portal-load.toml`` (or ``[tool.portal-load]`` in pyproject.toml) under the campaign
+    file; a mistake in it names it."""
+    import os
+    import subprocess
+    import sys
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "harness.cli", "run", "--out", "out", *args],
+            cwd=tmp_path, env=dict(os.environ), capture_output=True, text=True, timeout=60,
+            check=False,
+        )  # fmt: skip
+
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.portal-load.campaign]\nhost = "http://192.0.2.9"\n'
+    )
+    assert "192.0.2.9 is not on loopback" in run().stderr
+    (tmp_path / "portal-load.toml").write_text("[load]\nusers = 'lots'\n")
+    bad = run()
+    assert bad.returncode == 2
+    assert bad.stderr.strip().endswith(
+        "portal-load.toml: load.users: expected an integer, got 'lots'"
+    )
+    _write(tmp_path, "[load]\nusers = 5\n[campaign]\nhost = 'http://192.0.2.7'\n")
+    assert "192.0.2.7 is not on loopback" in run("campaign.toml").stderr  # the file wins
+    assert not (tmp_path / "out").exists()

@@ -12,6 +12,8 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -148,3 +150,27 @@ def test_the_wheel_runs_gates_reports_and_serves_the_stack_from_an_empty_folder(
     _sh([portal_load, "init", "starter"], cwd=work, env=env)
     assert (work / "starter" / ".github" / "workflows" / "perf-gate.yml").is_file()
     assert (work / "starter" / "locustfile.py").read_text().count("PortalUser") >= 1
+
+    # The README's "Use it in your own repository", word for word, from a folder of its own.
+    own = tmp_path / "own"
+    shutil.copytree(dist, own / "dist")
+    cwd = own
+    binaries = {"pip": venv / "bin" / "pip", "portal-load": portal_load}
+    for line in readme_commands("own-repository"):
+        argv = shlex.split(line)
+        if argv[0] == "cd":
+            cwd = cwd / argv[1]
+            continue
+        _sh([binaries[argv[0]], *argv[1:]], cwd=cwd, env=env)
+    project = own / "perf"
+    (run_dir,) = [p for p in (project / "results").iterdir() if p.name != "baselines"]
+    assert json.loads((run_dir / "summary.json").read_text())["status"] == "complete"
+    assert (project / "results" / "baselines" / "main" / "baseline.json").is_file()
+
+
+def readme_commands(marker: str) -> list[str]:
+    """The lines of the README's shell block that follows ``<!-- marker: ... -->``."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    found = re.search(rf"<!-- {marker}:[^>]*-->\s*```sh\n(.*?)```", text, re.S)
+    assert found, f"README.md has no block marked {marker}"
+    return [line for line in found.group(1).splitlines() if line.strip()]
