@@ -138,6 +138,13 @@ def counter(text: str, name: str) -> float:
 
 
 async def sso_login(session: aiohttp.ClientSession, base: str, n: int) -> dict[str, str]:
+    """The bearer header of a fresh session of citizen ``n``."""
+    tokens = await sso_tokens(session, base, n)
+    return {"Authorization": f"Bearer {tokens['access_token']}"}
+
+
+async def sso_tokens(session: aiohttp.ClientSession, base: str, n: int) -> dict[str, str]:
+    """The token response of a login of citizen ``n`` (``n % 5 != 0``: no second factor)."""
     verifier, challenge = pkce_pair()
     r = await session.get(
         f"{base}/oauth2/authorize",
@@ -157,7 +164,7 @@ async def sso_login(session: aiohttp.ClientSession, base: str, n: int) -> dict[s
               "client_id": "portal-web", "code_verifier": verifier},
     )  # fmt: skip
     assert r.status == 200, await r.text()
-    return {"Authorization": f"Bearer {(await r.json())['access_token']}"}
+    return dict(await r.json())
 
 
 def fresh_session() -> aiohttp.ClientSession:
