@@ -167,6 +167,11 @@ class PortalMetrics:
             ["route", "kind"],
             registry=registry,
         )
+        self.client_disconnects = Counter(
+            "portal_client_disconnects",
+            "Requests whose client disconnected before they were answered.",
+            registry=registry,
+        )
         self.load_shed = Counter(
             "portal_load_shed", "Requests answered 503 by load shedding.", registry=registry
         )
