@@ -161,6 +161,12 @@ class PortalMetrics:
             ["store"],
             registry=registry,
         )
+        self.store_write_failures = Counter(
+            "portal_store_write_failures",
+            "Writes the store could not take (disk full, read-only, I/O error), by reason.",
+            ["reason"],
+            registry=registry,
+        )
         self.faults = Counter(
             "portal_faults_injected",
             "Injected faults by route template and kind.",
