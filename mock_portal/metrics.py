@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import os
 from bisect import bisect_left
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
 
 # Server-side latency buckets: 0.5 ms steps where a fast mock lives, then coarser to 10 s.
 DURATION_BUCKETS_S = (
@@ -63,8 +66,39 @@ class _Buckets:
         self._buckets[bisect_left(self._bounds, amount)](1)
 
 
+# Written by the supervisor of ``--workers N`` into the metrics folder (not a ``.db`` file, so
+# the multiprocess collector leaves it alone); read by every worker's /metrics.
+RESTARTS_FILE = "worker-restarts"
+
+
 def multiprocess_dir() -> str | None:
     return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+
+
+def write_worker_restarts(metrics_dir: Path, restarts: int) -> None:
+    """Record how many workers the supervisor restarted (atomically: a scrape never reads half)."""
+    tmp = metrics_dir / f".{RESTARTS_FILE}.tmp"
+    tmp.write_text(str(restarts), encoding="ascii")
+    os.replace(tmp, metrics_dir / RESTARTS_FILE)
+
+
+class _WorkerRestarts(Collector):
+    """``portal_worker_restarts_total``: the supervisor's count, which no worker can keep (a
+    restarted worker is a new process)."""
+
+    def __init__(self, metrics_dir: str) -> None:
+        self._path = Path(metrics_dir) / RESTARTS_FILE
+
+    def collect(self) -> Iterator[Metric]:
+        try:
+            restarts = int(self._path.read_text(encoding="ascii"))
+        except (OSError, ValueError):
+            return
+        yield CounterMetricFamily(
+            "portal_worker_restarts",
+            "Worker processes the supervisor started again after they died.",
+            value=restarts,
+        )
 
 
 class PortalMetrics:
@@ -127,10 +161,21 @@ class PortalMetrics:
             ["store"],
             registry=registry,
         )
+        self.store_write_failures = Counter(
+            "portal_store_write_failures",
+            "Writes the store could not take (disk full, read-only, I/O error), by reason.",
+            ["reason"],
+            registry=registry,
+        )
         self.faults = Counter(
             "portal_faults_injected",
             "Injected faults by route template and kind.",
             ["route", "kind"],
+            registry=registry,
+        )
+        self.client_disconnects = Counter(
+            "portal_client_disconnects",
+            "Requests whose client disconnected before they were answered.",
             registry=registry,
         )
         self.load_shed = Counter(
@@ -183,4 +228,5 @@ class PortalMetrics:
             return generate_latest(self.registry)
         registry = CollectorRegistry()
         MultiProcessCollector(registry, path=path)  # type: ignore[no-untyped-call]
+        registry.register(_WorkerRestarts(path))
         return generate_latest(registry)

@@ -20,6 +20,7 @@ from .faults import reset_connection, sample
 from .problems import Problem, problem_response
 from .routes import OPERATIONS_ROUTES, UNMATCHED, service_of
 from .state import Portal
+from .store import StoreUnwritable
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,8 @@ MAX_LINE_SIZE = 8190
 MAX_FIELD_SIZE = 8190
 MAX_HEADERS = 100
 SLOW_BODY_CHUNKS = 10
+# A full or read-only disk is freed by a person or a cleanup job, not within a second.
+STORE_RETRY_AFTER_S = 5
 
 
 def http_exception_response(exc: web.HTTPException) -> web.Response:
@@ -48,6 +51,16 @@ def http_exception_response(exc: web.HTTPException) -> web.Response:
     }.get(status, exc.reason)
     headers = {k: v for k, v in exc.headers.items() if k in ("Allow", "Retry-After")}
     return problem_response(status, slug, detail, headers=headers or None)
+
+
+def store_unavailable(exc: StoreUnwritable) -> web.Response:
+    """503 for a request the store could not take: nothing of it happened; retry later."""
+    return problem_response(
+        503,
+        "store-unavailable",
+        f"{exc}; nothing was changed, retry later",
+        headers={"Retry-After": str(STORE_RETRY_AFTER_S)},
+    )
 
 
 def portal_middleware(portal: Portal) -> Middleware:
@@ -121,6 +134,8 @@ def portal_middleware(portal: Portal) -> Middleware:
             response = exc.response()
         except web.HTTPException as exc:
             response = http_exception_response(exc)
+        except StoreUnwritable as exc:
+            response = store_unavailable(exc)
         except (asyncio.CancelledError, ConnectionError):
             raise
         except Exception:

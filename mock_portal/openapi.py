@@ -53,7 +53,7 @@ ADMIN: list[Obj] = [{"adminBearer": []}]
 # -- building blocks ------------------------------------------------------------------------
 
 
-# Operations and admin endpoints are never shed nor faulted (mock_portal.app).
+# Operations and admin endpoints are never shed nor faulted (mock_portal.middleware).
 UNSHED_TAGS = ("operations", "admin")
 
 
@@ -518,7 +518,11 @@ def _admin_paths() -> dict[str, Obj]:
 
 
 def _ops_paths() -> dict[str, Obj]:
-    not_ready = problem(503, "starting or draining", headers=response_headers("Retry-After"))
+    not_ready = problem(
+        503,
+        "starting, draining, or its store cannot write (disk full, read-only)",
+        headers=response_headers("Retry-After"),
+    )
     return {
         "/metrics": {
             "get": operation(
@@ -578,7 +582,8 @@ def _components() -> Obj:
             "UnsupportedMediaType": problem(415, "the body is not of the documented media type"),
             "Overloaded": problem(
                 503,
-                "load shedding: too many requests in flight",
+                "load shedding (too many requests in flight), or a store that cannot write "
+                "(disk full, read-only): nothing was changed",
                 headers=response_headers("Retry-After"),
             ),
         },

@@ -1,23 +1,34 @@
-"""Answers to requests that never reach the app: malformed HTTP gets problem details too.
+"""The mock's HTTP connections: what happens before a request reaches the app, and after its
+client is gone.
 
-aiohttp answers a request it cannot parse (a bad request line, a header without a colon, an
-oversized field, a bad chunk) before any middleware runs, as ``text/plain``. The portal's
-contract is that every error is ``application/problem+json`` (DESIGN §3), so the mock's
-runner uses a request handler whose error answers are problem details, with the parser's
-reason as the detail. The connection is still closed after such an answer, as aiohttp does:
-after a framing error the next request's start cannot be trusted.
+- Malformed HTTP gets problem details too. aiohttp answers a request it cannot parse (a bad
+  request line, a header without a colon, an oversized field, a bad chunk) before any
+  middleware runs, as ``text/plain``; the portal's contract is that every error is
+  ``application/problem+json`` (DESIGN §3), so the runner's connections answer with problem
+  details, the parser's reason as the detail. The connection is still closed after such an
+  answer, as aiohttp does: after a framing error the next request's start cannot be trusted.
+- A declared body over the limit is refused from its ``Content-Length`` alone: 413 at once,
+  without reading the body and without ``100 Continue`` to an ``Expect`` (aiohttp would send
+  it, then read up to the limit before refusing), and the connection is closed.
+- A client that disconnects before its answer is one warning line, rate-limited (not a
+  traceback), and is counted in ``portal_client_disconnects_total``.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from http import HTTPStatus
 
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 
+from .logs import RateLimitedLog
+from .middleware import CLIENT_MAX_SIZE
 from .problems import problem_response
+from .routes import UNMATCHED
+from .state import PORTAL, Portal
 
 __all__ = ["PortalRunner"]
 
@@ -28,6 +39,16 @@ MAX_DETAIL = 200
 
 
 class _ProblemRequestHandler(RequestHandler):
+    """One connection of the portal (see the module docstring)."""
+
+    portal: Portal
+    warnings: RateLimitedLog
+
+    def close_unread(self) -> None:
+        """Close right after this answer instead of reading the rest of the body for up to
+        aiohttp's lingering time: for a client that waits for ``100 Continue``, there is none."""
+        self._lingering_time = 0.0
+
     def handle_error(
         self,
         request: BaseRequest,
@@ -35,6 +56,14 @@ class _ProblemRequestHandler(RequestHandler):
         exc: BaseException | None = None,
         message: str | None = None,
     ) -> web.StreamResponse:
+        if isinstance(exc, ConnectionError):
+            # The client went away while its request was read or handled: nobody to answer.
+            self.portal.metrics.client_disconnects.inc()
+            self.warnings.warning(
+                "client %s disconnected before %s %s was answered (%s)",
+                request.remote, request.method, request.path[:MAX_DETAIL], exc,
+            )  # fmt: skip
+            raise ConnectionError("the client disconnected") from exc
         if status >= 500:
             # aiohttp's own answer logs the traceback and raises ConnectionError when a
             # response has already started; only its text body is replaced.
@@ -52,22 +81,59 @@ class _ProblemRequestHandler(RequestHandler):
                 detail = detail[: MAX_DETAIL - 3] + "..."
             slug = "malformed-request"
             # One line, not aiohttp's traceback: a fuzzer or a broken client sends many.
-            log.warning("malformed request from %s: %s", request.remote, reason[:MAX_DETAIL])
+            self.warnings.warning(
+                "malformed request from %s: %s", request.remote, reason[:MAX_DETAIL]
+            )
         response = problem_response(status, slug, detail)
         response.force_close()
         return response
 
 
 class _ProblemServer(web.Server):
+    portal: Portal
+    warnings: RateLimitedLog
+
     def __call__(self) -> RequestHandler:
-        return _ProblemRequestHandler(self, loop=self._loop, **self._kwargs)
+        handler = _ProblemRequestHandler(self, loop=self._loop, **self._kwargs)
+        handler.portal = self.portal
+        handler.warnings = self.warnings
+        return handler
 
 
 class PortalRunner(web.AppRunner):
-    """``web.AppRunner`` whose connections answer unparseable requests with problem details."""
+    """``web.AppRunner`` of a portal app whose connections behave as the module docstring says."""
 
     async def _make_server(self) -> web.Server:
         server = await super()._make_server()
         # The app builds its web.Server itself; give it this class's connection handler.
         server.__class__ = _ProblemServer
+        assert isinstance(server, _ProblemServer)
+        server.portal = self.app[PORTAL]
+        server.warnings = RateLimitedLog(log)
+        app_handler = server.request_handler
+        router = self.app.router
+        metrics = server.portal.metrics
+
+        async def refuse_oversized(request: BaseRequest) -> web.StreamResponse:
+            length = request.content_length
+            if length is None or length <= CLIENT_MAX_SIZE:
+                return await app_handler(request)
+            start = time.perf_counter()
+            resource = (await router.resolve(request)).route.resource  # type: ignore[arg-type]
+            response = problem_response(
+                413,
+                "content-too-large",
+                f"the declared body of {length} bytes exceeds the limit of {CLIENT_MAX_SIZE} "
+                "bytes; it was not read",
+            )
+            response.force_close()  # the unread body must not be taken for the next request
+            if request.headers.get("Expect") and isinstance(
+                request.protocol, _ProblemRequestHandler
+            ):
+                request.protocol.close_unread()
+            route = UNMATCHED if resource is None else resource.canonical
+            metrics.observe(route, request.method, 413, time.perf_counter() - start)
+            return response
+
+        server.request_handler = refuse_oversized
         return server

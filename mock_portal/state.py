@@ -19,9 +19,10 @@ from aiohttp import web
 
 from .config import ConfigError, Faults, PortalConfig
 from .faults import FaultEngine
+from .logs import RateLimitedLog
 from .metrics import PortalMetrics
 from .problems import Problem
-from .store import Store
+from .store import Store, StoreUnwritable
 from .tokens import Signer
 
 log = logging.getLogger(__name__)
@@ -163,13 +164,15 @@ def _unauthorized(detail: str, error: str = "invalid_token") -> Problem:
 PORTAL = web.AppKey("portal", Portal)
 
 
-async def _every(job: Periodic) -> None:
+async def _every(job: Periodic, warnings: RateLimitedLog) -> None:
     while True:
         await asyncio.sleep(job.interval_s)
         try:
             result = job.run()
             if result is not None:
                 await result
+        except StoreUnwritable as exc:  # a full disk: every run fails alike until it is freed
+            warnings.warning("background task %s: %s; it will run again", job.name, exc)
         except Exception:
             log.exception("background task %s failed; it will run again", job.name)
 
@@ -193,7 +196,8 @@ async def background_tasks(portal: Portal) -> AsyncIterator[None]:
         Periodic("maintenance", MAINTENANCE_EVERY_S, maintain),
         *portal.jobs,
     )
-    tasks = [asyncio.create_task(_every(job), name=f"portal-{job.name}") for job in jobs]
+    warnings = RateLimitedLog(log)
+    tasks = [asyncio.create_task(_every(job, warnings), name=f"portal-{job.name}") for job in jobs]
     try:
         yield
     finally:

@@ -18,13 +18,17 @@ disk. Checkpoints of the WAL run on the writer thread too, never on the loop.
 
 Stores are bounded: :meth:`Store.maintain` evicts rows by age and by size and counts evictions.
 The payments ledger is never evicted (money is never lost); it lives on disk, not in memory.
+
+A store that cannot write (disk full, read-only, I/O error) raises :class:`StoreUnwritable`
+from :meth:`Store.write`: the transaction was rolled back whole, so the request can be retried
+(the mock answers 503 with ``Retry-After``). :meth:`Store.writable` says whether a small write
+succeeds now (``/readyz``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
-import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -34,6 +38,35 @@ from .config import PortalConfig
 from .metrics import PortalMetrics
 
 T = TypeVar("T")
+
+# Primary SQLite result codes of a store that cannot write, and how /metrics names them.
+_UNWRITABLE = {
+    3: "permission",  # SQLITE_PERM
+    8: "read_only",  # SQLITE_READONLY
+    10: "io_error",  # SQLITE_IOERR
+    13: "disk_full",  # SQLITE_FULL
+    14: "cannot_open",  # SQLITE_CANTOPEN
+}
+PROBE_SETTING = "readiness-probe"
+
+
+class StoreUnwritable(Exception):
+    """The database cannot take a write now; nothing of the write happened."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"the store cannot write ({reason}): {detail}")
+        self.reason = reason
+
+
+def unwritable(exc: BaseException) -> StoreUnwritable | None:
+    """The :class:`StoreUnwritable` that an SQLite error means, or None for other errors."""
+    if not isinstance(exc, sqlite3.Error):
+        return None
+    code = getattr(exc, "sqlite_errorcode", None)
+    reason = _UNWRITABLE.get(code & 0xFF) if isinstance(code, int) else None
+    return None if reason is None else StoreUnwritable(reason, str(exc))
+
+
 _Write = tuple[Callable[..., Any], tuple[Any, ...], "asyncio.Future[Any]"]
 _Outcome = tuple[bool, Any]  # (True, result) or (False, the exception the write raised)
 
@@ -178,7 +211,8 @@ class Store:
         """Run ``fn(conn, *args)`` in one transaction; returns once committed.
 
         Inline on the loop thread when the write lock is free at once, else on the writer
-        thread (see the module docstring).
+        thread (see the module docstring). Raises :class:`StoreUnwritable` when the database
+        cannot take the write (the transaction is rolled back).
         """
         if not self._committing:
             conn = self._inline
@@ -189,12 +223,27 @@ class Store:
             else:
                 try:
                     result = fn(conn, *args)
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
-                conn.execute("COMMIT")
+                    conn.execute("COMMIT")
+                except BaseException as exc:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise self._failed(exc) or exc from None
                 return result
         return await self.write_in_thread(fn, *args)
+
+    def _failed(self, exc: BaseException) -> StoreUnwritable | None:
+        error = unwritable(exc)
+        if error is not None:
+            self.metrics.store_write_failures.labels(error.reason).inc()
+        return error
+
+    async def writable(self) -> StoreUnwritable | None:
+        """Try a small write now; None when it committed, else why the store cannot write."""
+        try:
+            await self.write(Store.put_setting, PROBE_SETTING, b"")
+        except StoreUnwritable as exc:
+            return exc
+        return None
 
     async def write_in_thread(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(conn, *args)`` atomically on the writer thread; returns once committed.
@@ -209,7 +258,10 @@ class Store:
         if not self._committing:
             self._committing = True
             loop.call_soon(self._commit_next, loop)  # after the handlers already runnable
-        return await future
+        try:
+            return await future
+        except sqlite3.Error as exc:
+            raise self._failed(exc) or exc from None
 
     def _commit_next(self, loop: asyncio.AbstractEventLoop) -> None:
         batch = [w for w in self._pending[:MAX_BATCH] if not w[2].cancelled()]
@@ -269,7 +321,10 @@ class Store:
     async def checkpoint(self) -> None:
         """Copy the WAL back into the database (PASSIVE: waits for nobody), off the loop."""
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._writer, self._checkpoint)
+        try:
+            await loop.run_in_executor(self._writer, self._checkpoint)
+        except sqlite3.Error as exc:
+            raise unwritable(exc) or exc from None
 
     def _checkpoint(self) -> None:
         self._writer_connection().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
@@ -359,8 +414,3 @@ class Store:
             (name, version, value),
         )
         return int(version)
-
-
-def now_s() -> float:
-    """Wall-clock seconds: state is shared between processes, so not the loop's clock."""
-    return time.time()

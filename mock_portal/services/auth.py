@@ -257,18 +257,26 @@ def _revoke_rows(conn: sqlite3.Connection, items: list[tuple[str, float]]) -> No
     conn.executemany("INSERT OR IGNORE INTO revocations (jti, expires_at) VALUES (?, ?)", items)
 
 
-def _rotate_refresh(conn: sqlite3.Connection, jti: str, sid: str, expires_at: float) -> bool:
-    """Spend a refresh token: True once, False when it was spent or its session revoked.
+def _rotate_refresh(
+    conn: sqlite3.Connection, jti: str, sid: str, expires_at: float, family_until: float
+) -> str:
+    """Spend a refresh token: ``rotated`` once, ``revoked`` when its session was revoked,
+    ``replayed`` when it was spent before, which revokes its whole session (the token family).
 
     One transaction for every worker, as for authorization codes: of two concurrent exchanges
     of one token, only one gets new tokens.
     """
     if conn.execute("SELECT 1 FROM revocations WHERE jti = ?", (sid,)).fetchone():
-        return False
+        return "revoked"
     cur = conn.execute(
         "INSERT OR IGNORE INTO revocations (jti, expires_at) VALUES (?, ?)", (jti, expires_at)
     )
-    return cur.rowcount == 1
+    if cur.rowcount == 1:
+        return "rotated"
+    conn.execute(
+        "INSERT OR IGNORE INTO revocations (jti, expires_at) VALUES (?, ?)", (sid, family_until)
+    )
+    return "replayed"
 
 
 def _issue_tokens(
@@ -365,15 +373,26 @@ async def _refresh_grant(portal: Portal, form: dict[str, str], client_id: str) -
     if grant["client_id"] != client_id:
         raise _oauth_error(400, "invalid_grant", "the refresh token was issued to another client")
     portal.poll_revocations()
-    if grant["jti"] in portal.revoked or grant["sid"] in portal.revoked:
-        raise _oauth_error(400, "invalid_grant", "the refresh token has been revoked or used")
-    # Rotation: the presented refresh token dies with this exchange.
     jti, sid, exp = str(grant["jti"]), str(grant["sid"]), float(grant["exp"])
-    if not await portal.store.write(_rotate_refresh, jti, sid, exp):
-        raise _oauth_error(400, "invalid_grant", "the refresh token has been revoked or used")
+    if sid in portal.revoked:
+        raise _oauth_error(400, "invalid_grant", "the refresh token's session has been revoked")
+    # Rotation: the presented refresh token dies with this exchange. A token spent before is a
+    # replay (a stolen copy, or the legitimate client after the thief): OAuth 2.0 security
+    # BCP §4.14 revokes the whole family, so every token of the session stops working.
+    cfg = portal.config
+    family_until = time.time() + max(cfg.refresh_token_ttl_s, cfg.access_token_ttl_s)
+    outcome = await portal.store.write(_rotate_refresh, jti, sid, exp, family_until)
+    if outcome == "replayed":
+        portal.revoked[sid] = family_until
+        raise _oauth_error(
+            400,
+            "invalid_grant",
+            "the refresh token was already used; as a replay it revoked its whole session",
+        )
+    if outcome == "revoked":
+        raise _oauth_error(400, "invalid_grant", "the refresh token's session has been revoked")
     portal.revoked[jti] = exp
-    return _issue_tokens(portal, int(grant["cid"]), client_id, str(grant["scope"]),
-                         str(grant["sid"]))  # fmt: skip
+    return _issue_tokens(portal, int(grant["cid"]), client_id, str(grant["scope"]), sid)
 
 
 async def revoke(request: web.Request) -> web.Response:

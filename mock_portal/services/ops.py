@@ -1,4 +1,8 @@
-"""Operations endpoints: metrics, liveness, readiness and the OpenAPI document."""
+"""Operations endpoints: metrics, liveness, readiness and the OpenAPI document.
+
+``/readyz`` is 200 only when the mock is serving and its store takes a small write now, so a
+full or read-only disk makes it 503 (as every write request is then).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ import orjson
 from aiohttp import web
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from ..middleware import store_unavailable
 from ..openapi import build_document
 from ..problems import problem_response
 from ..state import PORTAL
@@ -37,6 +42,9 @@ async def readyz(request: web.Request) -> web.Response:
             headers={"Retry-After": "1"},
         )
     portal.store.reader.execute("SELECT 1").fetchone()
+    error = await portal.store.writable()
+    if error is not None:
+        return store_unavailable(error)
     return json_response({"status": "ready"})
 
 
