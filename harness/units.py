@@ -21,6 +21,7 @@ from typing import Any
 from harness.errors import UsageError
 
 MS_PER_S = 1000.0
+US_PER_MS = 1000.0  # the HDR histograms count microseconds
 # Units of time in the campaign file, SLO thresholds and Prometheus durations.
 SECONDS_PER_UNIT = {
     "us": 1e-6,
@@ -43,6 +44,14 @@ def s_to_ms(seconds: float) -> float:
 
 def ms_to_s(milliseconds: float) -> float:
     return milliseconds / MS_PER_S
+
+
+def us_to_ms(microseconds: float) -> float:
+    return microseconds / US_PER_MS
+
+
+def ms_to_us(milliseconds: float) -> float:
+    return milliseconds * US_PER_MS
 
 
 def parse_duration_s(value: Any, where: str) -> float:

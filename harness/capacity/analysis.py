@@ -31,6 +31,7 @@ from harness.campaign.model import DEFAULT_HEADROOM
 from harness.capacity import queueing
 from harness.capacity.usl import fit_usl
 from harness.gate.slo import Threshold
+from harness.units import ms_to_s, s_to_ms
 from scenarios.workload import PORTAL_PEAK_RPS
 
 SCHEMA = 1
@@ -221,7 +222,7 @@ def mock_pool(mock_config: str, probe_path: str, processes: int = 1) -> dict[str
         "service_time_kind": kind,
         "service_time_ms": mean_ms,
         "processes": processes,
-        "capacity_rps": processes * servers / (mean_ms / 1000.0),
+        "capacity_rps": processes * servers / ms_to_s(mean_ms),
     }
 
 
@@ -232,7 +233,7 @@ def theory(pool: Mapping[str, Any] | None, steps: Sequence[Mapping[str, Any]]) -
     out: dict[str, Any] = dict(pool)
     if pool["service_time_kind"] != "exponential" or pool.get("processes", 1) != 1:
         return out
-    servers, service_s = int(pool["servers"]), float(pool["service_time_ms"]) / 1000.0
+    servers, service_s = int(pool["servers"]), ms_to_s(float(pool["service_time_ms"]))
     preds = []
     for s in steps:
         lam = float(s["throughput_rps"])
@@ -245,8 +246,8 @@ def theory(pool: Mapping[str, Any] | None, steps: Sequence[Mapping[str, Any]]) -
                 "throughput_rps": lam,
                 "utilisation": lam * service_s / servers,
                 "erlang_c": queueing.erlang_c(servers, lam * service_s),
-                "mean_ms": mean * 1000 if math.isfinite(mean) else None,
-                "p95_ms": p95 * 1000 if math.isfinite(p95) else None,
+                "mean_ms": s_to_ms(mean) if math.isfinite(mean) else None,
+                "p95_ms": s_to_ms(p95) if math.isfinite(p95) else None,
             }
         )
     out["predictions"] = preds
@@ -322,7 +323,7 @@ def analyse(
     if mode == "users":
         conc = [float(s["users"]) for s in steady]
     else:
-        conc = [float(s["throughput_rps"]) * float(s["mean_ms"]) / 1000.0 for s in steady]
+        conc = [float(s["throughput_rps"]) * ms_to_s(float(s["mean_ms"])) for s in steady]
     try:
         usl = fit_usl(
             np.asarray(conc), np.asarray([float(s["throughput_rps"]) for s in steady])

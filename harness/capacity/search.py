@@ -39,6 +39,7 @@ from harness.observe.livestats import Sample, quantile, scrape
 from harness.processes import Child, child_environment, locust_argv, start_mock
 from harness.results.folder import atomic_write
 from harness.system import free_port
+from harness.units import s_to_ms
 
 REPORT_INTERVAL_S = 2.0  # the workers' report period, cut on Unix-time boundaries
 PHASE_S = 1.2  # scrape this long after a boundary: every worker's report has arrived by then
@@ -66,11 +67,11 @@ def window_figures(first: Sample, last: Sample) -> dict[str, float]:
         "requests": count,
         "throughput_rps": count / seconds,
         "error_ratio": (last.failures - first.failures) / count if count > 0 else 0.0,
-        "mean_ms": mean_s * 1000.0,
-        "p50_ms": quantile(0.50, delta) * 1000.0,
-        "p90_ms": quantile(0.90, delta) * 1000.0,
-        "p95_ms": quantile(0.95, delta) * 1000.0,
-        "p99_ms": quantile(0.99, delta) * 1000.0,
+        "mean_ms": s_to_ms(mean_s),
+        "p50_ms": s_to_ms(quantile(0.50, delta)),
+        "p90_ms": s_to_ms(quantile(0.90, delta)),
+        "p95_ms": s_to_ms(quantile(0.95, delta)),
+        "p99_ms": s_to_ms(quantile(0.99, delta)),
         "dropped": last.dropped - first.dropped,
         "late": last.late - first.late,
         "worker_cpu_max": max(last.worker_cpu.values(), default=math.nan),

@@ -44,6 +44,7 @@ import numpy as np
 from hdrh.histogram import HdrHistogram
 
 from harness.results import histograms as hdr
+from harness.units import ms_to_us, us_to_ms
 
 Method = Literal["analytic", "bootstrap"]
 METHODS: tuple[Method, ...] = ("analytic", "bootstrap")
@@ -248,8 +249,8 @@ def compare_quantile(
     p = QUANTILES[metric]
     z = _z(policy.confidence)
     if base.n < MIN_COUNT or cand.n < MIN_COUNT:
-        b = base.quantile(p) / 1000 if base.n else 0.0
-        c = cand.quantile(p) / 1000 if cand.n else 0.0
+        b = us_to_ms(base.quantile(p)) if base.n else 0.0
+        c = us_to_ms(cand.quantile(p)) if cand.n else 0.0
         return Change(
             metric=metric,
             baseline=b,
@@ -263,7 +264,8 @@ def compare_quantile(
         )
     b_us, c_us = base.quantile(p), cand.quantile(p)
     rel_tol = max(
-        policy.tolerance.get(metric, DEFAULT_TOLERANCE["p95"]), policy.min_effect_ms * 1000 / b_us
+        policy.tolerance.get(metric, DEFAULT_TOLERANCE["p95"]),
+        ms_to_us(policy.min_effect_ms) / b_us,
     )
     log_tol = math.log1p(rel_tol)
     center = math.log(c_us / b_us)
@@ -300,8 +302,8 @@ def compare_quantile(
     verdict = decide(low, high, log_tol)
     return Change(
         metric=metric,
-        baseline=b_us / 1000,
-        candidate=c_us / 1000,
+        baseline=us_to_ms(b_us),
+        candidate=us_to_ms(c_us),
         change=math.expm1(center),
         low=None if low is None else math.expm1(low),
         high=None if high is None else math.expm1(high),

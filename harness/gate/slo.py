@@ -35,7 +35,7 @@ from harness.errors import UsageError
 from harness.gate.baseline import RunData, Series
 from harness.results import histograms as hdr
 from harness.toml import read_toml
-from harness.units import SECONDS_PER_UNIT, parse_duration_s, s_to_ms
+from harness.units import SECONDS_PER_UNIT, parse_duration_s, s_to_ms, us_to_ms
 
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 # Live evaluation (abort on fail) waits until a target has this many requests, so that the
@@ -332,7 +332,7 @@ def observe(run: RunData, objective: Objective) -> tuple[float | None, str, int]
         return None, "ms", n
     if t.metric == "p":
         assert t.percentile is not None
-        return hdr.percentile_us(h, t.percentile) / 1000, "ms", n
+        return us_to_ms(hdr.percentile_us(h, t.percentile)), "ms", n
     stats = hdr.stats_ms(h)
     return (
         stats[{"avg": "mean_ms", "med": "p50_ms", "min": "min_ms", "max": "max_ms"}[t.metric]],

@@ -13,6 +13,7 @@ from harness.capacity.analysis import latency_curve, measurable
 from harness.capacity.usl import usl_throughput
 from harness.report.html import Markup, table, verdict
 from harness.report.svg import RefLine, Series, line_chart
+from harness.units import ms_to_s, s_to_ms
 
 
 def _f(v: Any) -> float:
@@ -187,7 +188,7 @@ def _charts(cap: Mapping[str, Any]) -> str:
         if users_mode:
             n = [_f(s["users"]) for s in steady]
         else:
-            n = [_f(s["throughput_rps"]) * _f(s["mean_ms"]) / 1000.0 for s in steady]
+            n = [_f(s["throughput_rps"]) * ms_to_s(_f(s["mean_ms"])) for s in steady]
         grid = np.linspace(0.0, max(n) * 1.3, 120)
         fitted = usl_throughput(grid, _f(usl["lambda_rps"]), _f(usl["sigma"]), _f(usl["kappa"]))
         out += [
@@ -224,13 +225,13 @@ def _charts(cap: Mapping[str, Any]) -> str:
     if theory.get("service_time_kind") == "exponential" and theory.get("processes", 1) == 1:
         from harness.capacity.queueing import mean_response_s, response_quantile_s
 
-        c, s_s = int(theory["servers"]), _f(theory["service_time_ms"]) / 1000.0
+        c, s_s = int(theory["servers"]), ms_to_s(_f(theory["service_time_ms"]))
         grid = np.linspace(1.0, _f(theory["capacity_rps"]) * 0.97, 120)
         series.append(
             Series(
                 "mean, M/M/c theory",
                 list(grid),
-                [mean_response_s(servers=c, service_s=s_s, arrival_rps=g) * 1000 for g in grid],
+                [s_to_ms(mean_response_s(servers=c, service_s=s_s, arrival_rps=g)) for g in grid],
                 color="#9467bd",
                 dash=True,
             )
@@ -240,7 +241,7 @@ def _charts(cap: Mapping[str, Any]) -> str:
                 "p95, M/M/c theory",
                 list(grid),
                 [
-                    response_quantile_s(0.95, servers=c, service_s=s_s, arrival_rps=g) * 1000
+                    s_to_ms(response_quantile_s(0.95, servers=c, service_s=s_s, arrival_rps=g))
                     for g in grid
                 ],
                 color="#8c564b",

@@ -42,6 +42,7 @@ from harness.results.folder import (
     atomic_write,
     read_summary,
 )
+from harness.units import us_to_ms
 from scenarios.telemetry import hdr
 
 
@@ -231,7 +232,7 @@ def _distribution(run_dir: Path) -> str:
     if count == 0:
         return ""
     pcts = [p for p in _spectrum_percentiles() if p < 100.0]
-    values_ms = [v / 1000.0 for v in hdr.percentile_us(h, pcts)]
+    values_ms = [us_to_ms(v) for v in hdr.percentile_us(h, pcts)]
     xs = [100.0 / (100.0 - p) for p in pcts]
     spectrum = line_chart(
         "latency-spectrum",
@@ -249,7 +250,7 @@ def _distribution(run_dir: Path) -> str:
     cum = hdr.counts_at_or_below(h, edges)
     below = [0, *cum[:-1]]
     density = [(c - b) for c, b in zip(cum, below, strict=True)][1:]
-    centres = [math.sqrt(edges[i] * edges[i + 1]) / 1000.0 for i in range(bins)]
+    centres = [us_to_ms(math.sqrt(edges[i] * edges[i + 1])) for i in range(bins)]
     histogram = line_chart(
         "latency-histogram",
         [Series("requests per bin", centres, density, color="#17becf", points=False)],

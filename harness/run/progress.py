@@ -12,10 +12,11 @@ from rich.live import Live
 from rich.table import Table
 
 from harness.observe.livestats import Interval
+from harness.units import s_to_ms
 
 
 def _ms(seconds: float) -> str:
-    return "-" if math.isnan(seconds) else f"{seconds * 1000:.1f}"
+    return "-" if math.isnan(seconds) else f"{s_to_ms(seconds):.1f}"
 
 
 def _clock(seconds: float) -> str:
