@@ -324,7 +324,7 @@ def _select_open_model(environment: Any, **_kwargs: Any) -> None:
     try:
         selected = rate_profile_from_options(options) is not None
     except ShapeParamError as error:
-        usage_error(f"--arrival-shape {error}")
+        usage_error(f"open model: {error}")
     if not selected:
         return
     executors = max(1, options.open_executors)

@@ -1,8 +1,7 @@
 """The load shapes and the open model's arrival profiles: names, parameters, units, defaults.
 
-Pure data and arithmetic (no Locust, no gevent), so the harness checks a campaign's shape and
-its parameters with :func:`resolve` (or builds the profile with :func:`build_profile`) before
-any process starts, and the Locust side builds its profiles from the same table.
+Pure (no Locust, no gevent): the harness checks a campaign's shape and its parameters with
+:func:`resolve` (or :func:`build_profile`) before any process starts; Locust uses the same.
 
 Closed model (:mod:`scenarios.shapes`): ``--shape NAME``; the peak is ``-u/--users``; the
 duration is ``--shape-duration SECONDS`` (or ``-t/--run-time`` when it is not given), and the
@@ -53,11 +52,8 @@ CONSTANT = "constant"
 
 
 class ShapeParamError(ValueError):
-    """A shape, its duration or one of its parameters is wrong.
-
-    ``shape`` is the shape's name; ``param`` the parameter's key (``duration`` and ``users``
-    for those), or None when the shape itself is unknown.
-    """
+    """A shape, its duration or a parameter is wrong: ``param`` is the key (``duration``,
+    ``users`` and ``rate`` for those; None when the shape itself is unknown)."""
 
     def __init__(self, message: str, *, shape: str, param: str | None = None) -> None:
         super().__init__(message)

@@ -139,7 +139,7 @@ def _install_shape(environment: Any, **_kwargs: Any) -> None:
     try:
         profile = profile_from_options(options)
     except ShapeParamError as error:
-        usage_error(f"--shape {error.shape}: {error}")
+        usage_error(f"--shape {error}")
     if profile is None:
         return
     if environment.shape_class is not None:
