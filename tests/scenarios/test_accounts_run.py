@@ -128,3 +128,23 @@ def test_a_malformed_accounts_file_is_one_line_and_exit_2(
     errors = [line for line in done.stderr.splitlines() if line.startswith("locust: error:")]
     assert errors == [f"locust: error: --accounts: {path}, {where}"]
     assert logins(out) == {}
+
+
+def test_open_model_visits_lease_an_account_each_or_fail_at_once(tmp_path: Path) -> None:
+    path = accounts_file(tmp_path, (10, 11, 12))
+    with serve_mock(tmp_path / "mock", MFA_CONFIG) as url:
+        done, _ = run(
+            url, tmp_path, "--exit-code-on-error", "0", "--accounts", str(path),
+            "--mfa-code", "123456", "--arrival-rate", "40", "--arrival-duration", "2",
+        )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = stats(tmp_path)
+    failed = {key for key, (_, failures) in result.items() if failures}
+    # 80 visits against three accounts: those that found all three held failed at once,
+    # without waiting; every other visit signed in and ran without a failure
+    assert failed <= {("ACCOUNTS", "no free account")}
+    assert result[("JOURNEY", "login")][0] > 0
+    assert result[("FUNNEL", "login/2 second factor")][0] > 0
+    visits = result[("SCHEDULE", "start lag")][0]
+    no_account = result.get(("ACCOUNTS", "no free account"), (0, 0))[0]
+    assert no_account < visits
