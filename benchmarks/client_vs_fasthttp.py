@@ -51,7 +51,7 @@ if os.environ.get("PORTAL_BENCH_LOCUSTFILE") == "1":
     from scenarios import journeys
     from scenarios.client import PortalUser
     from scenarios.journeys.context import JourneyContext
-    from scenarios.settings import Settings, allocator_for
+    from scenarios.runtime import runtime_for
 
     def _header(self: Any, name: str, default: str | None = None) -> str | None:
         value = self.headers.get(name) if self.headers else None
@@ -124,9 +124,12 @@ if os.environ.get("PORTAL_BENCH_LOCUSTFILE") == "1":
             )
 
     def _start(user: Any) -> None:
-        settings = Settings.from_environment(user.environment)
-        citizen = allocator_for(user.environment).next()
-        user.ctx = JourneyContext(user.client, citizen=citizen, pacing=settings.pacing)
+        runtime = runtime_for(user.environment)
+        citizen = runtime.lease()
+        rng = runtime.rng("bench", runtime.next_number("bench"))
+        user.ctx = JourneyContext(
+            user.client, citizen=citizen, pacing=runtime.settings.pacing, rng=rng
+        )
 
     def _visit(user: Any) -> None:
         journeys.citizen_visit(user.ctx)

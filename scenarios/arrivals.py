@@ -20,7 +20,6 @@ import random
 from bisect import bisect_right
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any
 
 from scenarios.profiles import NATIONAL_DAY_HOURLY, diurnal_curve
 
@@ -29,10 +28,10 @@ __all__ = [
     "ScheduleCounters",
     "Stage",
     "arrival_times",
-    "rate_profile_from_options",
 ]
 
 OPEN_ENDED_S = 10 * 86_400.0  # a constant rate without --arrival-duration runs until -t
+# (the named arrival profiles and their options: scenarios.shape_specs)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -128,6 +127,15 @@ class RateProfile:
             )
         return cls(stages=tuple(stages))
 
+    def scaled(self, factor: float) -> RateProfile:
+        """The same schedule with every rate multiplied by ``factor`` (an executor's share)."""
+        return RateProfile(
+            stages=tuple(
+                Stage(duration_s=s.duration_s, start=s.start * factor, end=s.end * factor)
+                for s in self.stages
+            )
+        )
+
     # -- arithmetic ---------------------------------------------------------------------
     @property
     def duration_s(self) -> float:
@@ -198,34 +206,6 @@ def arrival_times(
             return
         yield t
         level += rng.expovariate(1.0) if poisson else 1.0
-
-
-def rate_profile_from_options(options: Any, executors: int = 1) -> RateProfile | None:
-    """The arrival schedule of ONE executor (the run's rate divided by ``executors``).
-
-    ``options`` carries the ``--arrival-*`` options of :mod:`scenarios.open_model`; None when
-    none of them asks for an open-model run.
-    """
-    share = 1.0 / executors
-    duration = options.arrival_duration
-    if options.arrival_profile:
-        total = RateProfile.parse(options.arrival_profile)
-    elif options.arrival_peak:
-        total = RateProfile.diurnal(
-            peak_rate=options.arrival_peak,
-            duration_s=duration or 1440.0,
-            par=options.arrival_par,
-        )
-    elif options.arrival_rate:
-        total = RateProfile.constant(rate=options.arrival_rate, duration_s=duration or OPEN_ENDED_S)
-    else:
-        return None
-    return RateProfile(
-        stages=tuple(
-            Stage(duration_s=s.duration_s, start=s.start * share, end=s.end * share)
-            for s in total.stages
-        )
-    )
 
 
 @dataclass

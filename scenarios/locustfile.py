@@ -7,15 +7,17 @@
 Closed model (users and think times, weights from the workload model)::
 
     locust --host http://127.0.0.1:8080 --headless -u 200 -r 20 -t 5m
-    locust --host ... --headless --shape diurnal --shape-users 2000 --shape-duration-s 1440
+    locust --host ... --headless --shape diurnal -u 2000 --shape-duration 1440 --shape-par 2.2
 
 Open model (arrival rate, independent of response times)::
 
     locust --host ... --headless -u 1 --arrival-rate 50 --arrival-poisson -t 2m \\
         OpenModelVisits
 
-Shape classes are selected with ``--shape`` (see ``scenarios/shapes.py``); none is imported
-here by name, so Locust does not pick one on its own.
+Shape classes are selected with ``--shape`` (see ``scenarios/shapes.py``; their parameters are
+in ``scenarios/shape_specs.py``); none is imported here by name, so Locust does not pick one
+on its own. ``--seed N`` repeats every choice of a run; ``--accounts FILE`` signs in with a
+deployment's own test accounts (``scenarios/accounts.py``).
 """
 
 from scenarios import shapes  # noqa: F401  (registers --shape and installs the chosen one)

@@ -20,11 +20,18 @@ which workers also send to the master (``SCHEDULE`` there is the sum over worker
 :func:`telemetry_counters` hands them, with the current target rate and the recent worst lag,
 to the load generator's telemetry (``scenarios.telemetry``).
 
-Select it with ``--arrival-rate`` (or ``--arrival-profile``/``--arrival-peak``); the
-closed-model users are then not spawned::
+Select it with ``--arrival-rate`` (the rate, or the peak of ``--arrival-shape ramp|diurnal``,
+whose parameters are ``--arrival-<param>``: :mod:`scenarios.shape_specs`) or with
+``--arrival-profile``; the closed-model users are then not spawned::
 
     locust --host http://127.0.0.1:8080 --headless -t 60s \\
         --arrival-profile "20s:0-200,40s:200" --arrival-poisson --open-pool-size 500
+    locust ... --arrival-shape diurnal --arrival-rate 300 --arrival-duration 240 --arrival-par 2
+
+Every draw is seeded (``--seed``): each executor's arrival times come from one generator, and
+each visit's choices from its own, made from the executor's number and the visit's index.
+A visit leases a test account for its duration (never one another visit holds); when all are
+held it fails at once (``ACCOUNTS`` ``no free account``) rather than wait and fall behind.
 """
 
 from __future__ import annotations
@@ -42,10 +49,19 @@ from locust.exception import StopUser
 from locust.runners import LocalRunner, WorkerRunner
 
 from scenarios import journeys
-from scenarios.arrivals import ScheduleCounters, arrival_times, rate_profile_from_options
+from scenarios.arrivals import ScheduleCounters, arrival_times
 from scenarios.client import PortalUser
 from scenarios.journeys.context import JourneyContext
-from scenarios.settings import Settings, allocator_for
+from scenarios.runtime import runtime_for
+from scenarios.settings import usage_error
+from scenarios.shape_specs import (
+    ARRIVAL_OPTION_PREFIX,
+    ARRIVAL_SHAPES,
+    CONSTANT,
+    ShapeParamError,
+    option_params,
+    rate_profile_from_options,
+)
 from scenarios.workload import Assumptions
 
 __all__ = ["SCHEDULE", "OpenModelVisits", "telemetry_counters"]
@@ -53,6 +69,7 @@ __all__ = ["SCHEDULE", "OpenModelVisits", "telemetry_counters"]
 logger = logging.getLogger(__name__)
 
 SCHEDULE_TYPE = "SCHEDULE"
+ACCOUNTS_TYPE = "ACCOUNTS"
 DEFAULT_POOL_SIZE = 1000  # concurrent visits per executor; far above what one core sustains
 DEFAULT_LATE_AFTER_MS = 10.0  # gevent's scheduling jitter is ~1 ms; 10 ms means falling behind
 STOP_TIMEOUT_S = 5.0  # how long stopping waits for killed visits to unwind
@@ -97,23 +114,25 @@ class OpenModelVisits(PortalUser):
         # one by default); fewer make visits wait for a free one, as wrk2's fixed connections do.
         self.concurrency = getattr(options, "open_connections", 0) or self.pool_size
         super().__init__(environment)
-        self.settings = Settings.from_environment(environment)
+        self.runtime = runtime_for(environment)
+        self.settings = self.runtime.settings
+        self.number = self.runtime.next_number("open")
+        self.arrival_rng = self.runtime.rng("open", self.number, "arrivals")
         self.late_after_ms = getattr(options, "late_after_ms", DEFAULT_LATE_AFTER_MS)
         self.poisson = bool(getattr(options, "arrival_poisson", False))
         executors = max(1, getattr(options, "open_executors", 1))
         self.profile = rate_profile_from_options(options, executors) if options else None
-        self.rng = random.Random()
         self.pool = Pool(self.pool_size)
         self._t0: float | None = None
+        self._visits = 0
 
     @task
     def run_schedule(self) -> None:
         if self.profile is None:
             raise StopUser()
-        event = self.environment.events.request
         t0 = self._t0 = time.monotonic()
         _RUNNING.add(self)
-        for offset in arrival_times(self.profile, poisson=self.poisson, rng=self.rng):
+        for offset in arrival_times(self.profile, poisson=self.poisson, rng=self.arrival_rng):
             intended = t0 + offset
             delay = intended - time.monotonic()
             if delay > 0:
@@ -121,19 +140,15 @@ class OpenModelVisits(PortalUser):
             SCHEDULE.due += 1
             if self.pool.full():
                 SCHEDULE.dropped += 1
-                event.fire(
-                    request_type=SCHEDULE_TYPE,
-                    name="dropped start",
-                    response_time=0.0,
-                    response_length=0,
-                    response=None,
-                    context={},
-                    exception=RuntimeError(f"pool of {self.pool_size} visits is full"),
-                    start_time=time.time(),
-                    url=None,
+                self._event(
+                    SCHEDULE_TYPE,
+                    "dropped start",
+                    0.0,
+                    RuntimeError(f"pool of {self.pool_size} visits is full"),
                 )
                 continue
-            self.pool.spawn(self._visit, intended)
+            self.pool.spawn(self._visit, self._visits, intended)
+            self._visits += 1
         _RUNNING.discard(self)
         self.pool.join()
         logger.info("open model: schedule complete: %s", SCHEDULE.snapshot())
@@ -147,7 +162,11 @@ class OpenModelVisits(PortalUser):
             return 0.0
         return self.profile.rate_at(time.monotonic() - self._t0)
 
-    def _visit(self, intended: float) -> None:
+    def visit_rng(self, index: int) -> random.Random:
+        """The generator of this executor's visit number ``index``."""
+        return self.runtime.rng("open", self.number, "visit", index)
+
+    def _visit(self, index: int, intended: float) -> None:
         global _window_lag_ms
         lag_ms = max(0.0, (time.monotonic() - intended) * 1000.0)
         _window_lag_ms = max(_window_lag_ms, lag_ms)
@@ -160,15 +179,9 @@ class OpenModelVisits(PortalUser):
             self._schedule_event("late start", lag_ms)
         session = self.client.sibling()
         session.start_lag_ms = lag_ms
-        rng = random.Random(self.rng.getrandbits(64))
+        rng = self.visit_rng(index)
         try:
-            if rng.random() < self.anonymous_share:
-                ctx = JourneyContext(session, pacing=self.settings.pacing, rng=rng)
-                ok = journeys.anonymous_visit(ctx)
-            else:
-                citizen = allocator_for(self.environment).next()
-                ctx = JourneyContext(session, citizen=citizen, pacing=self.settings.pacing, rng=rng)
-                ok = journeys.citizen_visit(ctx)
+            ok = self._journeys(session, rng)
         except Exception:
             # Journeys record their own failures; this is a defect, logged once per visit.
             logger.exception("open model: visit crashed")
@@ -177,15 +190,35 @@ class OpenModelVisits(PortalUser):
         if not ok:
             SCHEDULE.failed += 1
 
+    def _journeys(self, session: Any, rng: random.Random) -> bool:
+        """One visit: anonymous browsing, or a citizen's visit on a leased account."""
+        pacing = self.settings.pacing
+        if rng.random() < self.anonymous_share:
+            return journeys.anonymous_visit(JourneyContext(session, pacing=pacing, rng=rng))
+        account = self.runtime.try_lease()
+        if account is None:
+            self._event(ACCOUNTS_TYPE, "no free account", 0.0, RuntimeError("every account held"))
+            return False
+        try:
+            ctx = JourneyContext(
+                session, citizen=account, pacing=pacing, rng=rng, mfa_code=self.settings.mfa_code
+            )
+            return journeys.citizen_visit(ctx)
+        finally:
+            self.runtime.release(account)
+
     def _schedule_event(self, name: str, lag_ms: float) -> None:
+        self._event(SCHEDULE_TYPE, name, lag_ms, None)
+
+    def _event(self, kind: str, name: str, time_ms: float, exception: BaseException | None) -> None:
         self.environment.events.request.fire(
-            request_type=SCHEDULE_TYPE,
+            request_type=kind,
             name=name,
-            response_time=lag_ms,
+            response_time=time_ms,
             response_length=0,
             response=None,
             context={},
-            exception=None,
+            exception=exception,
             start_time=time.time(),
             url=None,
         )
@@ -208,31 +241,35 @@ def _add_arguments(parser: Any) -> None:
         help="constant arrival rate, visits per second over all workers",
     )
     group.add_argument(
-        "--arrival-profile",
-        default="",
-        env_var="PORTAL_ARRIVAL_PROFILE",
-        help='piecewise-linear rate, e.g. "30s:0-100,60s:100" (visits/s)',
-    )
-    group.add_argument(
-        "--arrival-peak",
-        type=float,
-        default=0.0,
-        env_var="PORTAL_ARRIVAL_PEAK",
-        help="diurnal national day: visits/s at the busiest hour",
-    )
-    group.add_argument(
-        "--arrival-par",
-        type=float,
-        default=None,
-        env_var="PORTAL_ARRIVAL_PAR",
-        help="peak-to-average ratio of the diurnal day (default: the model's curve as is)",
+        "--arrival-shape",
+        choices=list(ARRIVAL_SHAPES),
+        default=CONSTANT,
+        env_var="PORTAL_ARRIVAL_SHAPE",
+        help="how the rate moves: constant, ramp (to --arrival-rate) or diurnal (peak "
+        "--arrival-rate at the busiest hour)",
     )
     group.add_argument(
         "--arrival-duration",
         type=float,
         default=0.0,
         env_var="PORTAL_ARRIVAL_DURATION",
-        help="seconds of the constant rate or of the compressed diurnal day",
+        help="seconds of the schedule (a constant rate without one runs until -t)",
+    )
+    for name, param in option_params(ARRIVAL_SHAPES).items():
+        shapes = ", ".join(s.name for s in ARRIVAL_SHAPES.values() if s.param(name) is not None)
+        group.add_argument(
+            param.option(ARRIVAL_OPTION_PREFIX),
+            dest="arrival_" + name,
+            type=int if param.integer else float,
+            default=None,
+            env_var="PORTAL_ARRIVAL_" + name.upper(),
+            help=f"{param.meaning} ({param.unit}; {shapes})",
+        )
+    group.add_argument(
+        "--arrival-profile",
+        default="",
+        env_var="PORTAL_ARRIVAL_PROFILE",
+        help='piecewise-linear rate instead of a shape, e.g. "30s:0-100,60s:100" (visits/s)',
     )
     group.add_argument(
         "--arrival-poisson",
@@ -273,31 +310,31 @@ def _add_arguments(parser: Any) -> None:
     )
 
 
-def _open_model_selected(options: Any) -> bool:
-    return bool(
-        options is not None
-        and (
-            getattr(options, "arrival_rate", 0)
-            or getattr(options, "arrival_profile", "")
-            or getattr(options, "arrival_peak", 0)
-        )
-    )
-
-
 @events.init.add_listener
 def _select_open_model(environment: Any, **_kwargs: Any) -> None:
     runner = environment.runner
     if isinstance(runner, WorkerRunner):
         # The master decides what runs; a worker only needs to know the class by name.
-        if OpenModelVisits not in environment.user_classes:
+        if not any(issubclass(c, OpenModelVisits) for c in environment.user_classes):
             environment.user_classes.append(OpenModelVisits)
         return
     options = environment.parsed_options
-    if not _open_model_selected(options):
+    if options is None or not hasattr(options, "arrival_rate"):
+        return
+    try:
+        selected = rate_profile_from_options(options) is not None
+    except ShapeParamError as error:
+        usage_error(f"open model: {error}")
+    if not selected:
         return
     executors = max(1, options.open_executors)
-    OpenModelVisits.fixed_count = executors
-    environment.user_classes[:] = [OpenModelVisits]
+    # A locustfile's own subclass of the executor (with a fixed_count, so that Locust keeps it)
+    # runs instead of this one.
+    executor = next(
+        (c for c in environment.user_classes if issubclass(c, OpenModelVisits)), OpenModelVisits
+    )
+    executor.fixed_count = executors
+    environment.user_classes[:] = [executor]
     options.num_users = executors
     options.spawn_rate = executors
     logger.info("open model selected: %d executor(s)", executors)

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import random
 import time
 from typing import Any
 
@@ -34,6 +33,7 @@ from locust.runners import LocalRunner, MasterRunner, WorkerRunner
 
 from scenarios import open_model
 from scenarios.client import PortalUser
+from scenarios.runtime import runtime_for
 
 __all__ = ["CapacityProbe"]
 
@@ -71,7 +71,8 @@ class CapacityProbe(PortalUser):
         self.path = getattr(options, "probe_path", "") or "/api/v1/services"
         self.name = self.path.split("?", 1)[0]
         self.late_after_ms = getattr(options, "late_after_ms", 10.0)
-        self.rng = random.Random()
+        runtime = runtime_for(environment)
+        self.rng = runtime.rng("probe", runtime.next_number("probe"))  # arrival gaps (--seed)
         self.pool = Pool(self.pool_size)
         self._rate_now = 0.0
         self._loops: list[Any] = []

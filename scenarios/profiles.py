@@ -3,9 +3,11 @@
 Pure arithmetic with no Locust or gevent import, so it is unit-tested in any process;
 :mod:`scenarios.shapes` wraps each profile in a Locust ``LoadTestShape``.
 
-Each profile is a frozen dataclass with keyword-only fields, ``users_at(t_s)`` (``None`` once
-the profile is over), ``duration_s`` and ``spawn_rate`` (users started or stopped per second,
-fast enough to follow the profile's steepest slope).
+Each profile is a frozen dataclass with keyword-only fields: its ``duration_s``, its peak
+``users`` and the shape's own parameters (their table, with units and defaults, is
+:mod:`scenarios.shape_specs`); ``users_at(t_s)`` (``None`` once the profile is over) and
+``spawn_rate`` (users started or stopped per second, fast enough to follow the profile's
+steepest slope).
 """
 
 from __future__ import annotations
@@ -43,11 +45,22 @@ _BISECTION_STEPS = 60
 
 @dataclass(frozen=True, kw_only=True)
 class Profile:
-    """Base of all profiles; subclasses define ``users_at`` and ``duration_s``."""
+    """Base of all profiles: ``users`` (the peak) over ``duration_s`` seconds.
 
-    @property
-    def duration_s(self) -> float:
-        raise NotImplementedError
+    Subclasses define ``users_at`` and ``spawn_rate``; their parameters are checked by
+    :mod:`scenarios.shape_specs`, which builds them from options, and here again.
+    """
+
+    duration_s: float
+    users: int
+
+    def __post_init__(self) -> None:
+        if not self.duration_s > 0:
+            raise ValueError(
+                f"{type(self).__name__}.duration_s must be > 0, got {self.duration_s!r}"
+            )
+        if self.users < 1:
+            raise ValueError(f"{type(self).__name__}.users must be >= 1, got {self.users!r}")
 
     @property
     def spawn_rate(self) -> float:
@@ -56,30 +69,35 @@ class Profile:
     def users_at(self, t_s: float) -> int | None:
         raise NotImplementedError
 
-    def _validate_positive(self, **values: float) -> None:
+    def _check_fraction(self, **values: float) -> None:
         for name, value in values.items():
-            if value < 0 or (isinstance(value, float) and math.isnan(value)):
-                raise ValueError(f"{type(self).__name__}.{name} must be >= 0, got {value!r}")
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{type(self).__name__}.{name} must be in [0, 1], got {value!r}")
+
+
+def _rate(users: float, seconds: float) -> float:
+    """Users per second that move ``users`` in ``seconds`` (at once when ``seconds`` is 0)."""
+    return max(1.0, users / seconds) if seconds > 0 else max(1.0, float(users))
 
 
 @dataclass(frozen=True, kw_only=True)
 class Ramp(Profile):
-    """Linear ramp from zero to ``users`` over ``ramp_s``, hold for ``hold_s``."""
+    """Linear climb from one user to ``users`` over the first ``ramp`` of the duration, then
+    hold to the end."""
 
-    users: int = 100
-    ramp_s: float = 60.0
-    hold_s: float = 60.0
+    ramp: float
 
     def __post_init__(self) -> None:
-        self._validate_positive(users=self.users, ramp_s=self.ramp_s, hold_s=self.hold_s)
+        super().__post_init__()
+        self._check_fraction(ramp=self.ramp)
 
     @property
-    def duration_s(self) -> float:
-        return self.ramp_s + self.hold_s
+    def ramp_s(self) -> float:
+        return self.ramp * self.duration_s
 
     @property
     def spawn_rate(self) -> float:
-        return max(1.0, self.users / self.ramp_s) if self.ramp_s > 0 else float(self.users)
+        return _rate(self.users, self.ramp_s)
 
     def users_at(self, t_s: float) -> int | None:
         if t_s >= self.duration_s:
@@ -90,87 +108,71 @@ class Ramp(Profile):
 
 
 @dataclass(frozen=True, kw_only=True)
+class Soak(Ramp):
+    """Constant ``users`` for a long run after a gentle ramp: leaks and drift. A ramp in
+    shape, with its own name and a shorter ramp by default."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class Step(Profile):
-    """Staircase for capacity search: ``start_users`` then ``step_users`` more every step.
+    """Staircase for capacity search: ``steps`` equal stairs up to ``users``, each stair's
+    users started within ``rise_s``."""
 
-    Each of ``steps`` stairs lasts ``step_s`` seconds; stats per stair show where latency
-    leaves the SLO.
-    """
-
-    users: int = 10
-    step_users: int = 10
-    step_s: float = 30.0
-    steps: int = 10
-    step_ramp_s: float = 5.0
+    steps: int
+    rise_s: float
 
     def __post_init__(self) -> None:
-        self._validate_positive(users=self.users, step_users=self.step_users, steps=self.steps)
-        if self.step_s <= 0:
-            raise ValueError(f"Step.step_s must be > 0, got {self.step_s!r}")
+        super().__post_init__()
+        if self.steps < 1 or self.rise_s < 0:
+            raise ValueError(f"Step needs steps >= 1 and rise_s >= 0, got {self!r}")
 
     @property
-    def duration_s(self) -> float:
-        return self.step_s * self.steps
+    def step_s(self) -> float:
+        return self.duration_s / self.steps
 
     @property
     def spawn_rate(self) -> float:
-        first = max(self.users, self.step_users)
-        return max(1.0, first / self.step_ramp_s) if self.step_ramp_s > 0 else float(first)
+        return _rate(math.ceil(self.users / self.steps), self.rise_s)
 
     def users_at(self, t_s: float) -> int | None:
         if t_s >= self.duration_s:
             return None
-        return self.users + self.step_users * int(t_s // self.step_s)
+        stair = min(int(t_s // self.step_s), self.steps - 1) + 1
+        return max(1, round(self.users * stair / self.steps))
 
 
 @dataclass(frozen=True, kw_only=True)
 class Spike(Profile):
-    """``users`` at rest, a sudden spike to ``spike_users``, then recovery at rest.
+    """``base`` of ``users`` at rest, a sudden spike to ``users`` at ``at`` of the duration
+    for ``length`` of it (risen within ``rise_s``), then recovery at rest: does latency come
+    back once the spike is gone?"""
 
-    The spike starts at ``warmup_s``, rises in ``spike_rise_s`` and lasts ``spike_s``;
-    ``recovery_s`` shows whether latency comes back once the spike is gone.
-    """
-
-    users: int = 50
-    spike_users: int = 500
-    warmup_s: float = 30.0
-    spike_s: float = 30.0
-    recovery_s: float = 60.0
-    spike_rise_s: float = 2.0
+    base: float
+    at: float
+    length: float
+    rise_s: float
 
     def __post_init__(self) -> None:
-        self._validate_positive(
-            users=self.users,
-            spike_users=self.spike_users,
-            warmup_s=self.warmup_s,
-            spike_s=self.spike_s,
-            recovery_s=self.recovery_s,
-            spike_rise_s=self.spike_rise_s,
-        )
+        super().__post_init__()
+        self._check_fraction(base=self.base, at=self.at, length=self.length)
+        if self.at + self.length > 1.0 or self.rise_s < 0:
+            raise ValueError(f"Spike needs at + length <= 1 and rise_s >= 0, got {self!r}")
 
     @property
-    def duration_s(self) -> float:
-        return self.warmup_s + self.spike_s + self.recovery_s
+    def rest_users(self) -> int:
+        return max(1, round(self.users * self.base))
 
     @property
     def spawn_rate(self) -> float:
-        jump = abs(self.spike_users - self.users)
-        return max(1.0, jump / self.spike_rise_s) if self.spike_rise_s > 0 else float(jump or 1)
+        return _rate(self.users - self.rest_users, self.rise_s)
 
     def users_at(self, t_s: float) -> int | None:
         if t_s >= self.duration_s:
             return None
-        if self.warmup_s <= t_s < self.warmup_s + self.spike_s:
-            return self.spike_users
-        return self.users
-
-
-@dataclass(frozen=True, kw_only=True)
-class Soak(Ramp):
-    """Constant ``users`` for a long ``hold_s`` after a gentle ``ramp_s``: leaks and drift.
-    A ramp in shape; its own name and an hour's hold by default."""
-
-    hold_s: float = 3600.0
+        start_s = self.at * self.duration_s
+        if start_s <= t_s < start_s + self.length * self.duration_s:
+            return self.users
+        return self.rest_users
 
 
 def peak_to_average(weights: tuple[float, ...] | list[float]) -> float:
@@ -218,19 +220,17 @@ class Diurnal(Profile):
 
     The 24 hourly samples of :data:`NATIONAL_DAY_HOURLY` are reshaped to a peak-to-average
     ratio ``par`` and interpolated linearly; ``start_hour`` says where the compressed day
-    begins (the default starts at 03:00, the quietest hour, so the run climbs to the peak).
+    begins (03:00, the quietest hour, climbs to the peak).
     """
 
-    users: int = 1000
-    duration_s: float = 1440.0  # type: ignore[assignment]
-    par: float = round(peak_to_average(NATIONAL_DAY_HOURLY), 2)  # the base curve as it is
-    start_hour: float = 3.0
+    par: float
+    start_hour: int
     hourly: tuple[float, ...] = field(default=NATIONAL_DAY_HOURLY, repr=False)
 
     def __post_init__(self) -> None:
-        self._validate_positive(users=self.users, start_hour=self.start_hour)
-        if self.duration_s <= 0:
-            raise ValueError(f"Diurnal.duration_s must be > 0, got {self.duration_s!r}")
+        super().__post_init__()
+        if not 0 <= self.start_hour < 24:
+            raise ValueError(f"Diurnal.start_hour must be in [0, 24), got {self.start_hour!r}")
         object.__setattr__(self, "_curve", diurnal_curve(self.hourly, self.par))
 
     @property

@@ -1,21 +1,29 @@
-"""Options of the journeys: pacing and the citizen pool, as Locust custom arguments.
+"""Options of the journeys: pacing, seed, test accounts and second factors, as Locust custom
+arguments.
 
-Each option is also read from the environment (``PORTAL_THINK_SCALE`` for
-``--think-scale``, and so on); Locust forwards custom arguments from the master to its
-workers, so a distributed run is configured in one place.
+Each option is also read from the environment (``PORTAL_THINK_SCALE`` for ``--think-scale``,
+``PORTAL_SEED`` for ``--seed``, and so on); Locust forwards custom arguments from the master
+to its workers when it starts them, so a distributed run is configured in one place. (A file
+named by ``--accounts`` must exist at that path on every worker's host.)
 """
 
 from __future__ import annotations
 
+import logging
+import sys
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 from locust import events
+from locust.runners import WorkerRunner
 
-from scenarios.citizens import DEFAULT_POOL_SIZE, DEFAULT_STRIDE, CitizenAllocator
+from scenarios.citizens import DEFAULT_MFA_CODE, DEFAULT_POOL_SIZE, DEFAULT_STRIDE
 from scenarios.journeys.context import Pacing
+from scenarios.seeding import fresh_seed
 
-__all__ = ["Settings", "allocator_for"]
+__all__ = ["Settings", "usage_error"]
+
+logger = logging.getLogger(__name__)
 
 _DEFAULT_PACING = Pacing()
 
@@ -25,6 +33,10 @@ class Settings:
     """The journeys' options as parsed (defaults when Locust is used as a library)."""
 
     pacing: Pacing = _DEFAULT_PACING
+    seed: int | None = None
+    mfa_code: str = DEFAULT_MFA_CODE
+    accounts: str = ""
+    account_partitions: int = 0
     citizen_stride: int = DEFAULT_STRIDE
     citizen_offset: int = 0
     citizen_pool: int = DEFAULT_POOL_SIZE
@@ -41,30 +53,21 @@ class Settings:
                 poll_timeout_s=options.poll_timeout,
                 payment_timeout_s=options.payment_timeout,
             ),
+            seed=options.seed,
+            mfa_code=options.mfa_code,
+            accounts=options.accounts,
+            account_partitions=options.account_partitions,
             citizen_stride=options.citizen_stride,
             citizen_offset=options.citizen_offset,
             citizen_pool=options.citizen_pool,
         )
 
 
-_ALLOCATORS: dict[int, CitizenAllocator] = {}
-
-
-def allocator_for(environment: Any) -> CitizenAllocator:
-    """This process's citizen allocator (its stripe follows the Locust worker index)."""
-    allocator = _ALLOCATORS.get(id(environment))
-    if allocator is None:
-        settings = Settings.from_environment(environment)
-        runner = getattr(environment, "runner", None)
-        worker_index = max(0, getattr(runner, "worker_index", 0) or 0)
-        allocator = CitizenAllocator(
-            worker_index=worker_index,
-            stride=settings.citizen_stride,
-            pool_size=settings.citizen_pool,
-            offset=settings.citizen_offset,
-        )
-        _ALLOCATORS[id(environment)] = allocator
-    return allocator
+def usage_error(message: str) -> NoReturn:
+    """End the process as argparse does for a bad option: one line on stderr, exit 2."""
+    sys.stderr.write(f"locust: error: {message}\n")
+    sys.stderr.flush()
+    raise SystemExit(2)
 
 
 @events.init_command_line_parser.add_listener
@@ -99,6 +102,35 @@ def _add_arguments(parser: Any) -> None:
         help="seconds a payment request may take before it is retried with the same key",
     )
     group.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        env_var="PORTAL_SEED",
+        help="seed of every random choice of the journeys, per worker and user "
+        "(default: a fresh one, logged)",
+    )
+    group.add_argument(
+        "--mfa-code",
+        default=DEFAULT_MFA_CODE,
+        env_var="PORTAL_MFA_CODE",
+        help="one-time code of a second factor, for accounts without a TOTP secret",
+    )
+    group.add_argument(
+        "--accounts",
+        default="",
+        env_var="PORTAL_ACCOUNTS",
+        help="CSV of test accounts (header: login,password[,totp_secret]) instead of the "
+        "derived citizen-<n> pool; each account is used by one user at a time",
+    )
+    group.add_argument(
+        "--account-partitions",
+        type=int,
+        default=0,
+        env_var="PORTAL_ACCOUNT_PARTITIONS",
+        help="shares the accounts are split into, worker w taking share w "
+        "(0: the expected number of workers)",
+    )
+    group.add_argument(
         "--citizen-stride",
         type=int,
         default=DEFAULT_STRIDE,
@@ -119,3 +151,19 @@ def _add_arguments(parser: Any) -> None:
         env_var="PORTAL_CITIZEN_POOL",
         help="size of the deployment's test citizen pool",
     )
+
+
+@events.init.add_listener
+def _resolve_seed(environment: Any, **_kwargs: Any) -> None:
+    """The master (or a local run) fixes the seed before any user starts; Locust hands it to
+    the workers with the rest of the options."""
+    options = environment.parsed_options
+    if options is None or not hasattr(options, "seed"):
+        return
+    if isinstance(environment.runner, WorkerRunner):
+        return
+    if options.seed is None:
+        options.seed = fresh_seed()
+        logger.info("seed %d (repeat this run with --seed %d)", options.seed, options.seed)
+    else:
+        logger.info("seed %d", options.seed)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import resource
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,8 @@ from harness.gate.policy import GateConfig
 from harness.gate.slo import Target, Threshold, parse_slo, parse_threshold
 from harness.toml import read_toml
 from harness.units import s_to_ms
+from scenarios.accounts import AccountsFileError, read_accounts
+from scenarios.shape_specs import ShapeParamError, build_profile, build_rate_profile
 
 # Descriptors a worker keeps besides its connections (logs, ZeroMQ, the results writer).
 DESCRIPTORS_RESERVED = 64
@@ -262,6 +264,33 @@ def capacity_slo(value: Any, where: str) -> tuple[Threshold, ...]:
     return tuple(out)
 
 
+def _check_shapes(c: Campaign, at: Callable[[str, str], str]) -> None:
+    """A shape or an arrival profile and their parameters, as Locust will build them."""
+    if c.shape_params and not c.shape:
+        raise UsageError(f"{at('load', 'shape_params')}: parameters without a shape")
+    if (c.arrival_shape or c.arrival_params) and not c.open_model:
+        key = "arrival_shape" if c.arrival_shape else "arrival_params"
+        raise UsageError(f"{at('load', key)}: an arrival profile needs arrival_rate > 0")
+    try:
+        if c.shape:
+            build_profile(c.shape, duration_s=c.duration_s, users=c.users, params=c.shape_params)
+        if c.open_model:
+            build_rate_profile(
+                c.arrival_shape or "constant",
+                rate=c.arrival_rate,
+                duration_s=c.duration_s,
+                params=c.arrival_params,
+            )
+    except ShapeParamError as exc:
+        params = "shape_params" if c.shape else "arrival_params"
+        keys = {"duration": "campaign.duration", "users": "load.users", "rate": "load.arrival_rate"}
+        if exc.param in keys:
+            section, _, name = keys[exc.param].partition(".")
+            raise UsageError(f"{at(section, name)}: {exc}") from None
+        where = at("load", params) + (f".{exc.param}" if exc.param else "")
+        raise UsageError(f"{where}: {exc}") from None
+
+
 def _check_together(c: Campaign, where: Mapping[tuple[str, str], str], source: str) -> None:
     def at(section: str, key: str) -> str:
         return where.get((section, key), f"{source}: {section}.{key}")
@@ -271,11 +300,12 @@ def _check_together(c: Campaign, where: Mapping[tuple[str, str], str], source: s
     if c.locustfile:
         if not Path(c.locustfile).is_file():
             raise UsageError(f"{at('load', 'locustfile')}: no such file: {c.locustfile}")
-        for key, used in (("shape", c.shape), ("arrival_rate", c.open_model)):
+        journeys = (("shape", c.shape), ("arrival_rate", c.open_model))
+        for key, used in (*journeys, ("mfa_code", c.mfa_code), ("accounts", c.accounts)):
             if used:
                 raise UsageError(
-                    f"{at('load', key)}: the portal's shapes and open model drive the project's "
-                    "journeys; a locustfile of your own brings its own LoadTestShape"
+                    f"{at('load', key)}: an option of the portal's journeys; a locustfile of "
+                    "your own brings its own (a LoadTestShape, its accounts)"
                 )
     else:
         unknown = [name for name in c.user_classes if name not in USER_CLASSES]
@@ -289,6 +319,14 @@ def _check_together(c: Campaign, where: Mapping[tuple[str, str], str], source: s
             f"{at('load', 'shape')}: choose a shape (closed model) or arrival_rate "
             "(open model), not both"
         )
+    _check_shapes(c, at)
+    if c.accounts:
+        try:
+            read_accounts(c.accounts)
+        except AccountsFileError as exc:
+            raise UsageError(f"{at('load', 'accounts')}: {exc}") from None
+    if c.mfa_code and not (c.mfa_code.isdigit() and 4 <= len(c.mfa_code) <= 10):
+        raise UsageError(f"{at('load', 'mfa_code')}: expected 4 to 10 digits, got {c.mfa_code!r}")
     if c.mock_workers > 1 and not c.embedded:
         raise UsageError(
             f"{at('workers', 'mock_workers')}: applies to the embedded mock only "

@@ -76,12 +76,16 @@ class Campaign:
     shape: str = ""
     shape_params: Mapping[str, float] = field(default_factory=dict)
     arrival_rate: float = 0.0
+    arrival_shape: str = ""  # "": constant
+    arrival_params: Mapping[str, float] = field(default_factory=dict)
     arrival_poisson: bool = False
     open_pool_size: int = 0
     open_connections: int = 0
     think_scale: float = DEFAULT_THINK_SCALE
     user_classes: tuple[str, ...] = ()
     locustfile: str = ""  # a team's own locustfile; empty: the portal's journeys
+    mfa_code: str = ""  # the second factor's fixed code; empty: the journeys' default
+    accounts: str = ""  # a CSV of test accounts (login, password, totp_secret)
     workers: int = 0
     mock_workers: int = 1
     mock_config: str = ""
@@ -142,4 +146,4 @@ def _lines(table: Mapping[str, Any]) -> list[str]:
 
 
 def _is_subtable(section: str, key: str) -> bool:
-    return section == "load" and key == "shape_params"
+    return section == "load" and key in ("shape_params", "arrival_params")

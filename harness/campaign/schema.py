@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from harness.campaign.values import Key
 from harness.gate.compare import METHODS, METRICS
+from scenarios import shape_specs
 
-SHAPES = ("ramp", "step", "spike", "soak", "diurnal")
+SHAPES = tuple(shape_specs.SHAPES)  # ramp, step, spike, soak, diurnal
+ARRIVAL_SHAPES = tuple(shape_specs.ARRIVAL_SHAPES)  # constant, ramp, diurnal
 USER_CLASSES = ("CitizenUser", "AnonymousVisitor", "OpenModelVisits")
 CAPACITY_MODES = ("rate", "users")
 
@@ -36,12 +38,18 @@ SECTIONS: dict[str, dict[str, Key]] = {
         "spawn_rate": Key("spawn_rate", "float", low=0.001, high=MAX_RATE),
         "shape": Key("shape", "choice", choices=("", *SHAPES), what="shape"),
         "arrival_rate": Key("arrival_rate", "float", low=0, high=MAX_RATE),
+        "arrival_shape": Key(
+            "arrival_shape", "choice", choices=("", *ARRIVAL_SHAPES), what="arrival shape"
+        ),
+        "arrival_params": Key("arrival_params", "numbers"),
         "poisson": Key("arrival_poisson", "bool"),
         "pool_size": Key("open_pool_size", "int", low=0, high=MAX_POOL),
         "connections": Key("open_connections", "int", low=0, high=MAX_POOL),
         "think_scale": Key("think_scale", "float", low=0, high=1000),
         "user_classes": Key("user_classes", "names"),
         "locustfile": Key("locustfile", "str"),
+        "mfa_code": Key("mfa_code", "str"),
+        "accounts": Key("accounts", "str"),
         "shape_params": Key("shape_params", "numbers"),
     },
     "workers": {

@@ -35,7 +35,8 @@ RUN_FLAGS = (
     Flag("--users", "load.users", "concurrent users (closed model)"),
     Flag("--spawn-rate", "load.spawn_rate", "users started per second"),
     Flag("--shape", "load.shape", "load shape: ramp, step, spike, soak, diurnal"),
-    Flag("--arrival-rate", "load.arrival_rate", "visits per second (open model)"),
+    Flag("--arrival-rate", "load.arrival_rate", "visits per second (open model; a profile's peak)"),
+    Flag("--arrival-shape", "load.arrival_shape", "arrival profile: constant, ramp, diurnal"),
     Flag(
         "--arrival-poisson",
         "load.poisson",
@@ -58,6 +59,8 @@ RUN_FLAGS = (
         "path+names",
         "PATH",
     ),
+    Flag("--mfa-code", "load.mfa_code", "the second factor's fixed code (a mock's mfa_code)"),
+    Flag("--accounts", "load.accounts", "CSV of test accounts: login,password[,totp_secret]"),
     Flag("--workers", "workers.count", "Locust worker processes (0: one per core)"),
     Flag("--mock-workers", "workers.mock_workers", "processes of the embedded mock"),
     Flag("--mock-config", "workers.mock_config", "config file of the embedded mock"),

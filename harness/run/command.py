@@ -21,7 +21,7 @@ from __future__ import annotations
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -109,8 +109,7 @@ def master_options(
         "WARNING",
     ]
     if not c.locustfile:  # options of the portal's journeys, unknown to another locustfile
-        opts += ["--think-scale", f"{c.think_scale:g}"]
-        opts += ["--citizen-stride", str(max(64, c.worker_count()))]
+        opts += journey_options(c)
     if c.web:
         opts += ["--autostart", "--web-host", "127.0.0.1", "--web-port", str(free_port())]
     else:
@@ -124,6 +123,8 @@ def master_options(
             "--open-executors",
             str(c.worker_count()),
             *(["--arrival-poisson"] if c.arrival_poisson else []),
+            *(["--arrival-shape", c.arrival_shape] if c.arrival_shape else []),
+            *_params("--arrival-", c.arrival_params),
             *(["--open-pool-size", str(c.open_pool_size)] if c.open_pool_size else []),
             *(["--open-connections", str(c.open_connections)] if c.open_connections else []),
             "-u",
@@ -137,12 +138,37 @@ def master_options(
     else:
         opts += ["-u", str(c.users), "-r", f"{c.spawn_rate:g}"]
         if c.shape:
-            opts += ["--shape", c.shape]
-            for key, value in sorted(c.shape_params.items()):
-                opts += [f"--shape-{key.replace('_', '-')}", f"{value:g}"]
+            # The shape ends the run at its duration (Locust ignores --run-time under one);
+            # its peak is -u.
+            opts += ["--shape", c.shape, "--shape-duration", f"{c.duration_s:g}"]
+            opts += _params("--shape-", c.shape_params)
         # A locustfile of the user's runs all its classes unless some are named.
         classes = c.user_classes or (() if c.locustfile else ("CitizenUser", "AnonymousVisitor"))
     return [*opts, *classes]
+
+
+def journey_options(c: Campaign) -> list[str]:
+    """The options of the portal's journeys: pace, citizens, seed, second factor, accounts."""
+    opts = [
+        "--think-scale",
+        f"{c.think_scale:g}",
+        "--citizen-stride",
+        str(max(64, c.worker_count())),
+    ]
+    opts += ["--seed", str(c.seed)]
+    if c.mfa_code:
+        opts += ["--mfa-code", c.mfa_code]
+    if c.accounts:
+        opts += ["--accounts", c.accounts]
+    return opts
+
+
+def _params(prefix: str, params: Mapping[str, float]) -> list[str]:
+    return [
+        arg
+        for key, value in sorted(params.items())
+        for arg in (f"{prefix}{key.replace('_', '-')}", f"{value:g}")
+    ]
 
 
 @dataclass(frozen=True, kw_only=True)

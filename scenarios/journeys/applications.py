@@ -40,7 +40,7 @@ def _digits(rng: random.Random, n: int) -> str:
     return "".join(rng.choice(string.digits) for _ in range(n))
 
 
-def _value(field: dict[str, Any], rng: random.Random, citizen_n: int) -> Any:
+def _value(field: dict[str, Any], rng: random.Random, email: str) -> Any:
     kind = field.get("type")
     if kind == "integer":
         low = int(field.get("min", 0))
@@ -62,7 +62,7 @@ def _value(field: dict[str, Any], rng: random.Random, citizen_n: int) -> Any:
     if kind == "phone":
         return "+7" + _digits(rng, 10)
     if kind == "email":
-        return f"citizen-{citizen_n}@mail.example"
+        return email
     if kind == "vehicle_plate":
         letters = [rng.choice(_PLATE_LETTERS) for _ in range(3)]
         return f"{letters[0]}{_digits(rng, 3)}{letters[1]}{letters[2]}{_digits(rng, 2)}"
@@ -72,7 +72,7 @@ def _value(field: dict[str, Any], rng: random.Random, citizen_n: int) -> Any:
     return field.get("example")
 
 
-def fill_form(fields: list[dict[str, Any]], rng: random.Random, citizen_n: int) -> dict[str, Any]:
+def fill_form(fields: list[dict[str, Any]], rng: random.Random, email: str) -> dict[str, Any]:
     """Values for a service's form: every required field, some optional ones.
 
     A generated value that does not match the field's published ``pattern`` is replaced by
@@ -82,7 +82,7 @@ def fill_form(fields: list[dict[str, Any]], rng: random.Random, citizen_n: int) 
     for field in fields:
         if not field.get("required") and rng.random() >= OPTIONAL_FILL_SHARE:
             continue
-        value = _value(field, rng, citizen_n)
+        value = _value(field, rng, email)
         pattern = field.get("pattern")
         if isinstance(value, str) and pattern and not re.match(pattern, value):
             value = field.get("example", value)
@@ -113,7 +113,7 @@ def apply(ctx: JourneyContext) -> bool:
         )
         j.step("form")
         ctx.think()
-        fields = fill_form(service["fields"], rng, citizen.n)
+        fields = fill_form(service["fields"], rng, citizen.email)
         resp, app = j.call(
             "POST",
             "/api/v1/applications",

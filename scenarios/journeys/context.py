@@ -15,9 +15,11 @@ from typing import TYPE_CHECKING
 
 import gevent
 
+from scenarios.citizens import DEFAULT_MFA_CODE
 from scenarios.workload import Assumptions
 
 if TYPE_CHECKING:
+    from scenarios.accounts import Account
     from scenarios.citizens import Citizen
     from scenarios.client import PortalSession
 
@@ -83,15 +85,25 @@ class JourneyContext:
         self,
         client: PortalSession,
         *,
-        citizen: Citizen | None = None,
+        citizen: Citizen | Account | None = None,
         pacing: Pacing | None = None,
         rng: random.Random | None = None,
+        mfa_code: str = DEFAULT_MFA_CODE,
     ) -> None:
         self.client = client
         self.citizen = citizen
+        """The test account signed in: a derived citizen or an account of ``--accounts``."""
         self.pacing = pacing or Pacing()
         self.rng = rng or random.Random()
+        self.mfa_code = mfa_code
+        """The fixed one-time code, for accounts without a TOTP secret (``--mfa-code``)."""
         self.tokens: Tokens | None = None
+
+    def second_factor_code(self) -> str:
+        """What to answer the portal's second-factor challenge with, now."""
+        if self.citizen is None:
+            raise ValueError("a second factor needs a citizen on the journey context")
+        return self.citizen.second_factor(self.mfa_code)
 
     def set_tokens(self, tokens: Tokens | None) -> None:
         self.tokens = tokens

@@ -5,13 +5,14 @@ Login (3-4 requests before the profile, DESIGN §3)::
 
     GET  /oauth2/authorize?...&code_challenge=S256(verifier)&state=...  -> login_challenge
     POST /oauth2/login {login_challenge, login, password}               -> 302 | mfa_token
-    POST /oauth2/otp   {mfa_token, code}        (citizens with n % 5 == 0) -> 302
+    POST /oauth2/otp   {mfa_token, code}   (accounts with a second factor) -> 302
     POST /oauth2/token (form) authorization_code + code_verifier        -> tokens
     GET  /api/v1/me
 
 The 302 is not followed: its ``Location`` carries the code and the state, which must be the
-state sent. Refresh rotates the refresh token; logout revokes it (RFC 7009), which ends the
-session's access tokens too.
+state sent. The second factor's code is the account's TOTP code when it has a secret, else
+the fixed code of ``--mfa-code``. Refresh rotates the refresh token; logout revokes it
+(RFC 7009), which ends the session's access tokens too.
 """
 
 from __future__ import annotations
@@ -41,7 +42,6 @@ __all__ = [
 CLIENT_ID = "portal-web"
 REDIRECT_URI = "http://localhost/callback"
 SCOPE = "openid profile applications payments"
-OTP_CODE = "000000"  # the mock's test-mode second factor (DESIGN §3)
 LOGIN_STEPS = ("challenge", "second factor", "code", "tokens", "profile")
 
 
@@ -105,14 +105,14 @@ def login(ctx: JourneyContext) -> bool:
         if resp.status_code == 200:
             if not (isinstance(body, dict) and body.get("mfa_required") and body.get("mfa_token")):
                 j.fail("200 without mfa_token")
-            if not citizen.has_mfa:
+            if citizen.has_mfa is False:
                 j.fail("second factor asked of a citizen without one")
             j.step("second factor")
             ctx.think()
             resp, _ = j.call(
                 "POST",
                 "/oauth2/otp",
-                json={"mfa_token": body["mfa_token"], "code": OTP_CODE},
+                json={"mfa_token": body["mfa_token"], "code": ctx.second_factor_code()},
                 expect=302,
             )
         elif citizen.has_mfa:

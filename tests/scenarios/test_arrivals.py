@@ -5,17 +5,10 @@ from __future__ import annotations
 import itertools
 import random
 import statistics
-from types import SimpleNamespace
 
 import pytest
 
-from scenarios.arrivals import (
-    RateProfile,
-    ScheduleCounters,
-    Stage,
-    arrival_times,
-    rate_profile_from_options,
-)
+from scenarios.arrivals import RateProfile, ScheduleCounters, Stage, arrival_times
 
 
 def test_constant_rate_is_evenly_spaced() -> None:
@@ -68,30 +61,6 @@ def test_bad_profiles_are_refused() -> None:
         Stage(duration_s=1, start=-1, end=1)
     with pytest.raises(ValueError, match="DURATION"):
         RateProfile.parse("10s")
-
-
-def _options(**values: object) -> SimpleNamespace:
-    defaults = {
-        "arrival_rate": 0.0,
-        "arrival_profile": "",
-        "arrival_peak": 0.0,
-        "arrival_par": None,
-        "arrival_duration": 0.0,
-    }
-    return SimpleNamespace(**{**defaults, **values})
-
-
-def test_options_select_the_schedule_and_executors_share_it() -> None:
-    assert rate_profile_from_options(_options()) is None
-    one = rate_profile_from_options(_options(arrival_rate=30.0, arrival_duration=10.0))
-    assert one is not None and one.total_arrivals == pytest.approx(300.0)
-    third = rate_profile_from_options(_options(arrival_profile="10s:0-60,10s:60"), executors=3)
-    assert third is not None
-    assert third.total_arrivals == pytest.approx((300 + 600) / 3)
-    day = rate_profile_from_options(
-        _options(arrival_peak=100.0, arrival_par=2.0, arrival_duration=240.0)
-    )
-    assert day is not None and day.total_arrivals / day.duration_s == pytest.approx(50.0)
 
 
 def test_schedule_counters_merge_sums_and_keeps_the_worst_lag() -> None:

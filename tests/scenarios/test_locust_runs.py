@@ -192,11 +192,11 @@ def test_open_model_drops_and_counts_starts_when_its_pool_is_full(
 
 
 def test_named_shape_drives_the_user_count_and_ends_the_run(mock_url: str, tmp_path: Path) -> None:
-    # the shape and its peak from the environment, the rest as flags: both paths work
+    # the shape, its duration and its peak (Locust's own -u) from the environment, its
+    # parameter as a flag: both paths work, and the shape's duration ends the run before -t
     stats, history = run_locust(
-        mock_url, tmp_path, "-t", "60s", "--citizen-offset", "13",
-        "--shape-ramp-s", "2", "--shape-hold-s", "3",
-        env={"PORTAL_SHAPE": "ramp", "PORTAL_SHAPE_USERS": "4"},
+        mock_url, tmp_path, "-t", "60s", "--citizen-offset", "13", "--shape-ramp", "0.4",
+        env={"PORTAL_SHAPE": "ramp", "PORTAL_SHAPE_DURATION": "5", "LOCUST_USERS": "4"},
     )  # fmt: skip
     assert_no_failures(stats)
     with history.open(newline="") as f:

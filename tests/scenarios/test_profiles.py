@@ -17,27 +17,28 @@ from scenarios.profiles import (
 
 
 def test_ramp_climbs_linearly_then_holds_then_ends() -> None:
-    ramp = Ramp(users=100, ramp_s=10, hold_s=5)
+    ramp = Ramp(duration_s=15, users=100, ramp=10 / 15)
     assert [ramp.users_at(t) for t in (0, 2.5, 5, 9.99, 10, 14.9)] == [1, 25, 50, 100, 100, 100]
     assert ramp.users_at(15) is None
-    assert ramp.spawn_rate == 10
+    assert ramp.spawn_rate == pytest.approx(10)
 
 
-def test_step_adds_a_stair_per_step() -> None:
-    step = Step(users=10, step_users=20, step_s=30, steps=3)
-    assert [step.users_at(t) for t in (0, 29.9, 30, 60, 89)] == [10, 10, 30, 50, 50]
+def test_step_climbs_equal_stairs_to_the_peak() -> None:
+    step = Step(duration_s=90, users=60, steps=3, rise_s=2)
+    assert [step.users_at(t) for t in (0, 29.9, 30, 60, 89.9)] == [20, 20, 40, 60, 60]
     assert step.users_at(90) is None
+    assert step.spawn_rate == 10
 
 
 def test_spike_is_at_rest_around_the_spike() -> None:
-    spike = Spike(users=5, spike_users=50, warmup_s=10, spike_s=5, recovery_s=10, spike_rise_s=1)
+    spike = Spike(duration_s=25, users=50, base=0.1, at=0.4, length=0.2, rise_s=1)
     assert [spike.users_at(t) for t in (0, 9.9, 10, 14.9, 15, 24.9)] == [5, 5, 50, 50, 5, 5]
     assert spike.users_at(25) is None
     assert spike.spawn_rate == 45
 
 
 def test_soak_holds_for_its_duration() -> None:
-    soak = Soak(users=40, ramp_s=4, hold_s=100)
+    soak = Soak(duration_s=104, users=40, ramp=4 / 104)
     assert soak.users_at(2) == 20
     assert soak.users_at(103.9) == 40
     assert soak.users_at(104) is None
@@ -69,14 +70,18 @@ def test_diurnal_profile_compresses_the_day() -> None:
     # one compressed hour lasts 10 s; the busiest hour (11:00) reaches the peak
     assert day.users_at(110) == 1000
     samples = [day.users_at(t) for t in range(240)]
-    assert max(samples) == 1000
-    mean = sum(samples) / len(samples)
+    assert max(samples) == 1000  # type: ignore[type-var]
+    mean = sum(samples) / len(samples)  # type: ignore[arg-type]
     assert 1000 / mean == pytest.approx(2.0, rel=0.02)
     assert day.users_at(240) is None
 
 
-def test_profiles_refuse_negative_values() -> None:
+def test_profiles_refuse_impossible_values() -> None:
     with pytest.raises(ValueError, match="users"):
-        Ramp(users=-1)
-    with pytest.raises(ValueError, match="step_s"):
-        Step(step_s=0)
+        Ramp(duration_s=10, users=0, ramp=0.5)
+    with pytest.raises(ValueError, match="duration_s"):
+        Step(duration_s=0, users=10, steps=2, rise_s=1)
+    with pytest.raises(ValueError, match="ramp"):
+        Soak(duration_s=10, users=10, ramp=1.5)
+    with pytest.raises(ValueError, match="at \\+ length"):
+        Spike(duration_s=10, users=10, base=0.1, at=0.8, length=0.3, rise_s=1)

@@ -1,0 +1,123 @@
+"""Named shapes through ``portal-load run``, and the README's campaign file as written.
+
+Each shape runs for the campaign's duration with its parameters from the campaign, ends
+``complete`` with exit 0, and its user curve is in ``timeseries.csv`` and the report.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness.campaign import load_campaign
+
+ROOT = Path(__file__).resolve().parents[2]
+SHORT = ["--workers", "1", "--no-tty", "--think-scale", "0.05"]
+
+
+def _portal_load(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "harness.cli", *args],
+        cwd=cwd, capture_output=True, text=True, timeout=150, check=False,
+    )  # fmt: skip
+
+
+def _users_curve(run_dir: Path) -> list[int]:
+    with open(run_dir / "timeseries.csv", newline="", encoding="utf-8") as f:
+        return [int(float(row["users"])) for row in csv.DictReader(f) if row["users"]]
+
+
+def _only_run(out: Path) -> Path:
+    (run_dir,) = [p for p in out.iterdir() if p.is_dir()]
+    return run_dir
+
+
+def readme_campaign() -> str:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    found = re.search(r"<!-- campaign-file:[^>]*-->\s*```toml\n(.*?)```", text, re.S)
+    assert found, "README.md has no campaign file block"
+    return found.group(1)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(200)
+@pytest.mark.parametrize(
+    ("shape", "params"),
+    [("ramp", "ramp = 0.5"), ("step", "steps = 3"), ("spike", "at = 0.3"), ("soak", ""),
+     ("diurnal", "par = 2.0")],
+)  # fmt: skip
+def test_every_shape_runs_for_the_campaign_s_duration(
+    tmp_path: Path, shape: str, params: str
+) -> None:
+    (tmp_path / "c.toml").write_text(
+        f'[campaign]\nduration = "6s"\n[load]\nusers = 6\nspawn_rate = 6\nshape = "{shape}"\n'
+        f"[load.shape_params]\n{params}\n"
+    )
+    done = _portal_load("run", "c.toml", *SHORT, "--out", "out", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr
+    run_dir = _only_run(tmp_path / "out")
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "complete"
+    assert 4 <= summary["duration_s"] <= 12  # the shape's duration, not Locust's own default
+    curve = _users_curve(run_dir)
+    assert max(curve) <= 6 and max(curve) >= 1
+    assert "users" in (run_dir / "report.html").read_text()
+
+
+def test_a_wrong_shape_parameter_is_one_line_before_anything_starts(tmp_path: Path) -> None:
+    (tmp_path / "c.toml").write_text(
+        '[load]\nshape = "ramp"\n[load.shape_params]\npeak_users = 4\n'
+    )
+    done = _portal_load("run", "c.toml", "--out", "out", cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        "UsageError: c.toml: load.shape_params.peak_users: ramp has no parameter 'peak_users' "
+        "(its parameters: ramp)"
+    )
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_readme_campaign_file_loads_as_written(tmp_path: Path) -> None:
+    path = tmp_path / "campaign.toml"
+    path.write_text(readme_campaign())
+    c = load_campaign(path)
+    assert (c.name, c.shape, c.users, c.duration_s) == ("peak-hour", "ramp", 400, 300.0)
+    assert c.shape_params == {"ramp": 0.25} and c.embedded
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(200)
+def test_the_readme_campaign_file_runs(tmp_path: Path) -> None:
+    """As written, shortened by flags (a 5-minute ramp to 400 users is a real campaign)."""
+    (tmp_path / "campaign.toml").write_text(readme_campaign())
+    done = _portal_load(
+        "run", "campaign.toml", "--duration", "6s", "--users", "8", "--spawn-rate", "8", *SHORT,
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr
+    run_dir = _only_run(tmp_path / "results")
+    assert json.loads((run_dir / "summary.json").read_text())["status"] == "complete"
+    curve = _users_curve(run_dir)
+    assert curve[0] < max(curve) == 8  # the ramp, then the hold
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(200)
+def test_the_second_factor_code_comes_from_the_campaign(tmp_path: Path) -> None:
+    """A mock whose fixed code is 123456: the campaign's mfa_code signs every citizen in."""
+    (tmp_path / "mock.toml").write_text('mfa_code = "123456"\n')
+    (tmp_path / "c.toml").write_text(
+        '[campaign]\nduration = "6s"\n[load]\nusers = 10\nspawn_rate = 10\n'
+        'user_classes = ["CitizenUser"]\nmfa_code = "123456"\n[workers]\nmock_config = "mock.toml"\n'
+    )
+    done = _portal_load("run", "c.toml", *SHORT, "--out", "out", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr
+    summary = json.loads((_only_run(tmp_path / "out") / "summary.json").read_text())
+    otp = [r for r in summary["requests"] if r["name"] == "/oauth2/otp"]
+    assert otp and otp[0]["count"] > 0 and otp[0]["failures"] == 0
