@@ -37,14 +37,14 @@ duration = "2m"
 users = 300
 shape = "ramp"
 [load.shape_params]
-peak_users = 300
+ramp = 0.3
 [workers]
 count = 3
 """,
     )
     c = load_campaign(path, users=50, duration_s="90s")
     assert (c.name, c.users, c.duration_s, c.shape, c.workers) == ("peak", 50, 90.0, "ramp", 3)
-    assert c.shape_params == {"peak_users": 300.0}
+    assert c.shape_params == {"ramp": 0.3}
     again = tomllib.loads(c.to_toml())
     assert again["load"]["users"] == 50
     assert load_campaign(_write(tmp_path, c.to_toml())).users == 50
