@@ -240,7 +240,7 @@ def run_capacity(
         print("portal-load: no step was measured", file=out)
         return EXIT_PARTIAL if interrupted else 1
     pool = (
-        capacity_model.mock_pool(campaign.mock_config, plan.probe_path)
+        capacity_model.mock_pool(campaign.mock_config, plan.probe_path, campaign.mock_workers)
         if campaign.embedded
         else None
     )
