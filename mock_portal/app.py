@@ -46,6 +46,7 @@ def create_app(
             "max_line_size": MAX_LINE_SIZE,
             "max_field_size": MAX_FIELD_SIZE,
             "max_headers": MAX_HEADERS,
+            "keepalive_timeout": config.keepalive_timeout_s,
         },
     )
 

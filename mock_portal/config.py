@@ -306,6 +306,13 @@ class PortalConfig:
     max_revocations: int = 1_000_000
     data_dir: Path | None = None  # None: a temporary folder removed on shutdown
     faults: Faults = field(default_factory=Faults)
+    # Connections: a request's headers must arrive within header_timeout_s of the connection
+    # (or of the request's first byte), which closes slowloris clients; an idle keep-alive
+    # connection is closed after keepalive_timeout_s (as nginx's default). max_connections per
+    # process, 0: as many as the descriptor limit allows beside the store's own descriptors.
+    header_timeout_s: float = 10.0
+    keepalive_timeout_s: float = 75.0
+    max_connections: int = 0
 
     def with_overrides(self, **changes: Any) -> PortalConfig:
         return replace(self, **changes)
@@ -333,7 +340,13 @@ _SCALARS: dict[str, type] = {
     "max_revocations": int,
     "admin_remote": bool,
     "admin_token": str,
+    "header_timeout_s": float,
+    "keepalive_timeout_s": float,
+    "max_connections": int,
 }
+# Settings that must be positive (> 0), or at least 0, to mean anything.
+_POSITIVE = ("header_timeout_s", "keepalive_timeout_s")
+_NON_NEGATIVE = ("max_connections",)
 
 
 def load_config(path: str | os.PathLike[str] | None = None, **overrides: Any) -> PortalConfig:
@@ -369,6 +382,10 @@ def _from_mapping(raw: Mapping[str, Any]) -> dict[str, Any]:
                 value, ok = float(value), True
             if not ok:
                 raise ConfigError(f"{key}: expected {want.__name__}, got {value!r}")
+            if key in _POSITIVE and not value > 0:
+                raise ConfigError(f"{key}: must be > 0")
+            if key in _NON_NEGATIVE and value < 0:
+                raise ConfigError(f"{key}: must be >= 0")
             values[key] = value
         elif key == "secret":
             if not isinstance(value, str) or len(value) < 16:

@@ -173,6 +173,19 @@ class PortalMetrics:
             ["route", "kind"],
             registry=registry,
         )
+        self.connections = Gauge(
+            "portal_http_connections",
+            "Client connections open now.",
+            registry=registry,
+            multiprocess_mode="livesum",
+        )
+        self.connections_closed = Counter(
+            "portal_connections_closed",
+            "Connections the mock closed: header_timeout (headers too slow), evicted (the "
+            "oldest idle one, at the connection cap), refused (at the cap, every one busy).",
+            ["reason"],
+            registry=registry,
+        )
         self.client_disconnects = Counter(
             "portal_client_disconnects",
             "Requests whose client disconnected before they were answered.",

@@ -12,10 +12,16 @@ client is gone.
   it, then read up to the limit before refusing), and the connection is closed.
 - A client that disconnects before its answer is one warning line, rate-limited (not a
   traceback), and is counted in ``portal_client_disconnects_total``.
+- A request's headers must arrive within ``header_timeout_s`` of the connection opening, or of
+  the request's first byte on a kept-alive connection: a client that trickles them (slowloris)
+  is closed. Idle keep-alive connections close after ``keepalive_timeout_s`` (aiohttp's own
+  timer). Connections per process are capped as :mod:`mock_portal.connections` says.
+  ``portal_connections_closed_total{reason}`` counts the connections closed for these reasons.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from http import HTTPStatus
@@ -24,6 +30,7 @@ from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 
+from .connections import REFUSED, connection_cap
 from .logs import RateLimitedLog
 from .middleware import CLIENT_MAX_SIZE
 from .problems import problem_response
@@ -43,6 +50,50 @@ class _ProblemRequestHandler(RequestHandler):
 
     portal: Portal
     warnings: RateLimitedLog
+    busy = False  # a request of this connection is being handled
+    _header_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._arm_header_timer()
+        super().connection_made(transport)
+
+    def data_received(self, data: bytes) -> None:
+        if data and not self.busy:  # a request's first bytes, or more of its headers
+            self._arm_header_timer()
+        super().data_received(data)
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self._disarm_header_timer()
+        super().connection_lost(exc)
+
+    def request_started(self) -> None:
+        self.busy = True
+        self._disarm_header_timer()
+
+    def log_access(
+        self, request: BaseRequest, response: web.StreamResponse, time: float | None
+    ) -> None:
+        # aiohttp calls this once a response is written (or its client is gone): the request
+        # is over, and the connection may wait for the next one.
+        self.busy = False
+        super().log_access(request, response, time)
+
+    def _arm_header_timer(self) -> None:
+        if self._header_timer is None:
+            timeout_s = self.portal.config.header_timeout_s
+            loop = asyncio.get_running_loop()
+            self._header_timer = loop.call_later(timeout_s, self._headers_too_slow)
+
+    def _disarm_header_timer(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def _headers_too_slow(self) -> None:
+        self._header_timer = None
+        if not self.busy:
+            self.portal.metrics.connections_closed.labels("header_timeout").inc()
+            self.force_close()
 
     def close_unread(self) -> None:
         """Close right after this answer instead of reading the rest of the body for up to
@@ -92,12 +143,39 @@ class _ProblemRequestHandler(RequestHandler):
 class _ProblemServer(web.Server):
     portal: Portal
     warnings: RateLimitedLog
+    cap: int
+    # Open connections, oldest first (a dict keeps insertion order).
+    open: dict[_ProblemRequestHandler, None]
 
     def __call__(self) -> RequestHandler:
         handler = _ProblemRequestHandler(self, loop=self._loop, **self._kwargs)
         handler.portal = self.portal
         handler.warnings = self.warnings
         return handler
+
+    def connection_made(self, handler: RequestHandler, transport: asyncio.Transport) -> None:
+        super().connection_made(handler, transport)
+        if not isinstance(handler, _ProblemRequestHandler):  # pragma: no cover - ours only
+            return
+        self.open[handler] = None
+        self.portal.metrics.connections.inc()
+        if len(self.open) <= self.cap:
+            return
+        victim = next((h for h in self.open if not h.busy and h is not handler), None)
+        closed = self.portal.metrics.connections_closed
+        if victim is not None:
+            closed.labels("evicted").inc()
+            victim.force_close()
+        else:
+            closed.labels("refused").inc()
+            transport.write(REFUSED)
+            handler.force_close()
+
+    def connection_lost(self, handler: RequestHandler, exc: BaseException | None = None) -> None:
+        if isinstance(handler, _ProblemRequestHandler) and handler in self.open:
+            del self.open[handler]
+            self.portal.metrics.connections.dec()
+        super().connection_lost(handler, exc)
 
 
 class PortalRunner(web.AppRunner):
@@ -110,14 +188,25 @@ class PortalRunner(web.AppRunner):
         assert isinstance(server, _ProblemServer)
         server.portal = self.app[PORTAL]
         server.warnings = RateLimitedLog(log)
+        server.cap = connection_cap(server.portal.config)
+        server.open = {}
         app_handler = server.request_handler
         router = self.app.router
         metrics = server.portal.metrics
 
-        async def refuse_oversized(request: BaseRequest) -> web.StreamResponse:
+        async def handle(request: BaseRequest) -> web.StreamResponse:
+            connection = request.protocol
+            if not isinstance(connection, _ProblemRequestHandler):  # pragma: no cover
+                return await app_handler(request)
+            connection.request_started()
             length = request.content_length
             if length is None or length <= CLIENT_MAX_SIZE:
                 return await app_handler(request)
+            return await refuse_oversized(request, connection, length)
+
+        async def refuse_oversized(
+            request: BaseRequest, connection: _ProblemRequestHandler, length: int
+        ) -> web.StreamResponse:
             start = time.perf_counter()
             resource = (await router.resolve(request)).route.resource  # type: ignore[arg-type]
             response = problem_response(
@@ -127,13 +216,11 @@ class PortalRunner(web.AppRunner):
                 "bytes; it was not read",
             )
             response.force_close()  # the unread body must not be taken for the next request
-            if request.headers.get("Expect") and isinstance(
-                request.protocol, _ProblemRequestHandler
-            ):
-                request.protocol.close_unread()
+            if request.headers.get("Expect"):
+                connection.close_unread()
             route = UNMATCHED if resource is None else resource.canonical
             metrics.observe(route, request.method, 413, time.perf_counter() - start)
             return response
 
-        server.request_handler = refuse_oversized
+        server.request_handler = handle
         return server

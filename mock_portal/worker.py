@@ -27,6 +27,7 @@ from aiohttp import web
 from .app import create_app
 from .claim import join_data_dir
 from .config import PortalConfig
+from .connections import raise_descriptor_limit
 from .protocol import PortalRunner
 from .state import PORTAL
 
@@ -74,6 +75,7 @@ async def serve_app(
     parent_pid: int | None = None,
 ) -> None:
     """Serve ``config`` on ``sock`` until SIGTERM or SIGINT (or the parent's death)."""
+    raise_descriptor_limit()  # before the runner sizes its connection cap by it
     app = create_app(config)
     runner = PortalRunner(
         app, handle_signals=False, access_log=None, shutdown_timeout=shutdown_timeout_s

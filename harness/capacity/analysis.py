@@ -20,9 +20,7 @@ from ``capacity.json`` alone):
 from __future__ import annotations
 
 import math
-import tomllib
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -32,20 +30,13 @@ from harness.capacity import queueing
 from harness.capacity.usl import fit_usl
 from harness.gate.slo import Threshold
 from harness.units import ms_to_s, s_to_ms
+from mock_portal.config import ConfigError, load_config
+from mock_portal.routes import service_of
 from scenarios.workload import PORTAL_PEAK_RPS
 
 SCHEMA = 1
 # A step's figure for each metric an SLO may judge it on (the threshold language's names).
 _STEP_KEY = {"avg": "mean_ms", "med": "p50_ms", "error_rate": "error_ratio"}
-# Route prefixes of the mock and the simulated service that serves them (mock_portal/app.py).
-MOCK_SERVICE_OF = (
-    ("/oauth2/", "auth"),
-    ("/.well-known/", "auth"),
-    ("/api/v1/me", "auth"),
-    ("/api/v1/services", "catalog"),
-    ("/api/v1/applications", "applications"),
-    ("/api/v1/payments", "payments"),
-)
 
 
 def step_value(threshold: Threshold, step: Mapping[str, Any]) -> float:
@@ -187,42 +178,34 @@ def find_knee(steps: Sequence[Mapping[str, Any]], fit: Mapping[str, Any] | None)
 
 
 # -- theory of the embedded mock -------------------------------------------------------------
-def mock_pool(mock_config: str, probe_path: str, processes: int = 1) -> dict[str, Any] | None:
+def mock_pool(mock_config: str, probe_path: str, processes: int) -> dict[str, Any] | None:
     """The simulated pool serving ``probe_path`` in a mock config file, or None.
 
-    Each mock process has its own pool, so ``processes`` of them hold that many times one's
-    capacity (evenly balanced); the M/M/c predictions are made for one process only.
+    The file is read by the mock's own parser (:func:`mock_portal.config.load_config`), and
+    the route's service found in the mock's own table, so theory and mock cannot disagree on
+    a key. Each of the ``processes`` mock processes has its own pool, so together they hold
+    that many times one's capacity (evenly balanced); the M/M/c predictions are made for one
+    process only. A file the mock itself would refuse gives None (the run never started).
     """
     if not mock_config:
         return None
+    if processes < 1:
+        raise ValueError(f"processes must be >= 1, got {processes}")
     try:
-        raw = tomllib.loads(Path(mock_config).read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError):
+        capacity = load_config(mock_config).faults.capacity
+    except ConfigError:
         return None
-    service = next((s for p, s in MOCK_SERVICE_OF if probe_path.startswith(p)), None)
-    spec = raw.get("capacity", {}).get(service) or raw.get("faults", {}).get("capacity", {}).get(
-        service
-    )
-    if not isinstance(spec, Mapping):
-        return None
-    st = spec.get("service_time", {})
-    kind = st.get("kind")
-    if kind in ("fixed", "exponential"):
-        mean_ms = float(st.get("ms", 0))
-    elif kind == "uniform":
-        mean_ms = (float(st.get("low_ms", 0)) + float(st.get("high_ms", 0))) / 2
-    else:
-        return None
-    servers = int(spec.get("servers", 0))
-    if servers < 1 or mean_ms <= 0:
+    service = service_of(probe_path)
+    spec = capacity.get(service) if service is not None else None
+    if spec is None:
         return None
     return {
         "service": service,
-        "servers": servers,
-        "service_time_kind": kind,
-        "service_time_ms": mean_ms,
+        "servers": spec.servers,
+        "service_time_kind": spec.service_time.kind,
+        "service_time_ms": s_to_ms(spec.service_time.mean_s),
         "processes": processes,
-        "capacity_rps": processes * servers / ms_to_s(mean_ms),
+        "capacity_rps": processes * spec.capacity_rps,
     }
 
 

@@ -112,9 +112,9 @@ def test_analysis_of_an_mmc_search(tmp_path: Path) -> None:
     config.write_text(
         '[capacity.catalog]\nservers = 4\nservice_time = { kind = "exponential", ms = 10 }\n'
     )
-    pool = cm.mock_pool(str(config), "/api/v1/services")
+    pool = cm.mock_pool(str(config), "/api/v1/services", 1)
     assert pool is not None and pool["capacity_rps"] == pytest.approx(400)
-    assert cm.mock_pool(str(config), "/api/v1/payments") is None
+    assert cm.mock_pool(str(config), "/api/v1/payments", 1) is None
     steps = mmc_steps([80, 160, 240, 320, 360, 440])
     result = cm.analyse(steps, slo=capacity_slo("p95<100ms,errors<1%", "slo"), pool=pool)
     assert result["max_rps"] == pytest.approx(396)
@@ -125,3 +125,30 @@ def test_analysis_of_an_mmc_search(tmp_path: Path) -> None:
     preds = result["theory"]["predictions"]
     assert preds[0]["mean_ms"] == pytest.approx(float(steps[0]["mean_ms"]) - 2.0)
     assert result["projection"]["instances"] == math.ceil(7000 / (360 * 0.7))
+
+
+def test_a_uniform_service_time_of_several_mock_processes_gets_its_theory(tmp_path: Path) -> None:
+    """The mock's schema says min_ms/max_ms; the theory reads the file with the mock's parser."""
+    config = tmp_path / "mock.toml"
+    config.write_text(
+        "[faults.capacity.payments]\n"
+        'servers = 8\nservice_time = { kind = "uniform", min_ms = 2, max_ms = 6 }\n'
+    )
+    pool = cm.mock_pool(str(config), "/api/v1/payments/{id}", 3)
+    assert pool is not None, "a uniform service time got no theory line"
+    assert pool["service"] == "payments"
+    assert pool["service_time_kind"] == "uniform"
+    assert pool["service_time_ms"] == pytest.approx(4.0)
+    assert pool["processes"] == 3
+    assert pool["capacity_rps"] == pytest.approx(3 * 8 / 0.004)  # 6,000 req/s for the mock
+    theory = cm.analyse(
+        mmc_steps([500, 1000, 1500]), slo=capacity_slo("p95<100ms", "slo"), pool=pool
+    )["theory"]
+    assert theory["capacity_rps"] == pytest.approx(6000)
+    # A lognormal service time has a mean too: its capacity line is drawn as well.
+    config.write_text(
+        "[capacity.catalog]\n"
+        'servers = 2\nservice_time = { kind = "lognormal", median_ms = 10, p99_ms = 50 }\n'
+    )
+    lognormal = cm.mock_pool(str(config), "/api/v1/services", 1)
+    assert lognormal is not None and lognormal["capacity_rps"] < 2 / 0.010

@@ -114,7 +114,8 @@ def test_the_second_factor_code_comes_from_the_campaign(tmp_path: Path) -> None:
     (tmp_path / "mock.toml").write_text('mfa_code = "123456"\n')
     (tmp_path / "c.toml").write_text(
         '[campaign]\nduration = "6s"\n[load]\nusers = 10\nspawn_rate = 10\n'
-        'user_classes = ["CitizenUser"]\nmfa_code = "123456"\n[workers]\nmock_config = "mock.toml"\n'
+        'user_classes = ["CitizenUser"]\nmfa_code = "123456"\n'
+        '[workers]\nmock_config = "mock.toml"\n'
     )
     done = _portal_load("run", "c.toml", *SHORT, "--out", "out", cwd=tmp_path)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr
