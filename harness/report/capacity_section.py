@@ -10,9 +10,12 @@ from typing import Any
 import numpy as np
 
 from harness.capacity.analysis import latency_curve, measurable
+from harness.capacity.queueing import mean_response_s, response_quantile_s
 from harness.capacity.usl import usl_throughput
-from harness.report.html import Markup, table, verdict
-from harness.report.svg import RefLine, Series, line_chart
+from harness.errors import UsageError
+from harness.gate.slo import Target, parse_threshold
+from harness.report.markup import Markup, table, verdict
+from harness.report.svg import Axes, RefLine, Series, line_chart
 from harness.units import ms_to_s, s_to_ms
 
 
@@ -154,12 +157,14 @@ def _fits(cap: Mapping[str, Any]) -> str:
 
 
 def _charts(cap: Mapping[str, Any]) -> str:
+    return "".join([*_throughput_chart(cap), *_usl_chart(cap), *_latency_chart(cap)])
+
+
+def _throughput_chart(cap: Mapping[str, Any]) -> list[str]:
     steps = cap.get("steps") or []
     users_mode = cap.get("mode") == "users"
     offered = [_f(s.get("users") if users_mode else s.get("offered_rps")) for s in steps]
     x = [_f(s.get("throughput_rps")) for s in steps]
-    mean = [_f(s.get("mean_ms")) for s in steps]
-    p95 = [_f(s.get("p95_ms")) for s in steps]
     theory = cap.get("theory") or {}
     refs = []
     if cap.get("max_rps"):
@@ -172,44 +177,86 @@ def _charts(cap: Mapping[str, Any]) -> str:
     diagonal = (
         [] if users_mode else [Series("offered = served", [0, top], [0, top], "#bbb", dash=True)]
     )
-    tput = line_chart(
+    chart = line_chart(
         "throughput-vs-load",
         [*diagonal, Series("throughput", offered, x, points=True)],
-        x_label="users (concurrent request loops)" if users_mode else "offered load, req/s",
-        y_label="throughput, req/s",
-        x_min=0.0,
+        Axes(
+            x_label="users (concurrent request loops)" if users_mode else "offered load, req/s",
+            y_label="throughput, req/s",
+            x_min=0.0,
+        ),
         refs=refs,
     )
-    title = "users" if users_mode else "offered load"
-    out = [f"<h3>Throughput against {title}</h3>", tput]
+    return [f"<h3>Throughput against {'users' if users_mode else 'offered load'}</h3>", chart]
+
+
+def _usl_chart(cap: Mapping[str, Any]) -> list[str]:
     usl = cap.get("usl")
-    steady = measurable(steps)
-    if usl and steady:
-        if users_mode:
-            n = [_f(s["users"]) for s in steady]
-        else:
-            n = [_f(s["throughput_rps"]) * ms_to_s(_f(s["mean_ms"])) for s in steady]
-        grid = np.linspace(0.0, max(n) * 1.3, 120)
-        fitted = usl_throughput(grid, _f(usl["lambda_rps"]), _f(usl["sigma"]), _f(usl["kappa"]))
-        out += [
-            "<h3>Throughput against concurrency (USL)</h3>",
-            line_chart(
-                "usl",
-                [
-                    Series(
-                        "measured (N = users)" if users_mode else "measured (N = X R)",
-                        n,
-                        [_f(s["throughput_rps"]) for s in steady],
-                        points=True,
-                        line=False,
-                    ),
-                    Series("USL fit", list(grid), list(fitted), color="#d62728"),
-                ],
-                x_label="concurrency N (requests in flight)",
-                y_label="throughput, req/s",
-                x_min=0.0,
-            ),
-        ]
+    steady = measurable(cap.get("steps") or [])
+    if not (usl and steady):
+        return []
+    users_mode = cap.get("mode") == "users"
+    if users_mode:
+        n = [_f(s["users"]) for s in steady]
+    else:
+        n = [_f(s["throughput_rps"]) * ms_to_s(_f(s["mean_ms"])) for s in steady]
+    grid = np.linspace(0.0, max(n) * 1.3, 120)
+    fitted = usl_throughput(grid, _f(usl["lambda_rps"]), _f(usl["sigma"]), _f(usl["kappa"]))
+    measured = Series(
+        "measured (N = users)" if users_mode else "measured (N = X R)",
+        n,
+        [_f(s["throughput_rps"]) for s in steady],
+        points=True,
+        line=False,
+    )
+    axes = Axes(
+        x_label="concurrency N (requests in flight)", y_label="throughput, req/s", x_min=0.0
+    )
+    return [
+        "<h3>Throughput against concurrency (USL)</h3>",
+        line_chart(
+            "usl", [measured, Series("USL fit", list(grid), list(fitted), color="#d62728")], axes
+        ),
+    ]
+
+
+def _theory_series(theory: Mapping[str, Any]) -> list[Series]:
+    """The M/M/c curves of the mock's pool (exponential service, one process only)."""
+    if theory.get("service_time_kind") != "exponential" or theory.get("processes", 1) != 1:
+        return []
+    c, s_s = int(theory["servers"]), ms_to_s(_f(theory["service_time_ms"]))
+    grid = np.linspace(1.0, _f(theory["capacity_rps"]) * 0.97, 120)
+    mean = [s_to_ms(mean_response_s(servers=c, service_s=s_s, arrival_rps=g)) for g in grid]
+    p95 = [
+        s_to_ms(response_quantile_s(0.95, servers=c, service_s=s_s, arrival_rps=g)) for g in grid
+    ]
+    return [
+        Series("mean, M/M/c theory", list(grid), mean, color="#9467bd", dash=True),
+        Series("p95, M/M/c theory", list(grid), p95, color="#8c564b", dash=True),
+    ]
+
+
+def _latency_refs(cap: Mapping[str, Any]) -> list[RefLine]:
+    """The knee, and each latency limit of the SLO (in ms, as every threshold is read)."""
+    refs = []
+    knee = cap.get("knee") or {}
+    if knee.get("throughput_rps"):
+        refs.append(RefLine("x", _f(knee["throughput_rps"]), "knee", "#444"))
+    for text in cap.get("slo") or []:
+        try:
+            threshold = parse_threshold(text, "slo", Target(text="total", kind="total"))
+        except UsageError:
+            continue
+        if threshold.metric in ("p", "avg", "med"):
+            refs.append(RefLine("y", threshold.value, f"SLO {text}", "#2ca02c"))
+    return refs
+
+
+def _latency_chart(cap: Mapping[str, Any]) -> list[str]:
+    steps = cap.get("steps") or []
+    x = [_f(s.get("throughput_rps")) for s in steps]
+    mean = [_f(s.get("mean_ms")) for s in steps]
+    p95 = [_f(s.get("p95_ms")) for s in steps]
     series = [
         Series("mean (measured)", x, mean, points=True, line=False),
         Series("p95 (measured)", x, p95, color="#ff7f0e", points=True, line=False),
@@ -221,59 +268,16 @@ def _charts(cap: Mapping[str, Any]) -> str:
         series.append(
             Series("mean, fitted", list(grid), list(latency_curve(grid, fit)), color="#1f77b4")
         )
-    preds = theory.get("predictions") or []
-    if theory.get("service_time_kind") == "exponential" and theory.get("processes", 1) == 1:
-        from harness.capacity.queueing import mean_response_s, response_quantile_s
-
-        c, s_s = int(theory["servers"]), ms_to_s(_f(theory["service_time_ms"]))
-        grid = np.linspace(1.0, _f(theory["capacity_rps"]) * 0.97, 120)
-        series.append(
-            Series(
-                "mean, M/M/c theory",
-                list(grid),
-                [s_to_ms(mean_response_s(servers=c, service_s=s_s, arrival_rps=g)) for g in grid],
-                color="#9467bd",
-                dash=True,
-            )
-        )
-        series.append(
-            Series(
-                "p95, M/M/c theory",
-                list(grid),
-                [
-                    s_to_ms(response_quantile_s(0.95, servers=c, service_s=s_s, arrival_rps=g))
-                    for g in grid
-                ],
-                color="#8c564b",
-                dash=True,
-            )
-        )
-    elif preds:
-        pass
-    lat_refs = []
-    knee = cap.get("knee") or {}
-    if knee.get("throughput_rps"):
-        lat_refs.append(RefLine("x", _f(knee["throughput_rps"]), "knee", "#444"))
-    for term in cap.get("slo") or []:
-        if term.startswith(("p95<", "mean<", "p99<", "p50<")) and term.endswith("ms"):
-            lat_refs.append(RefLine("y", float(term.split("<")[1][:-2]), f"SLO {term}", "#2ca02c"))
+    series += _theory_series(cap.get("theory") or {})
+    refs = _latency_refs(cap)
     finite = [v for v in [*mean, *p95] if math.isfinite(v)]
     y_max = min(max(finite or [1.0]), 4 * max(sorted(finite)[: max(1, len(finite) - 2)] or [1.0]))
-    out += [
+    y_max = max([y_max, *(r.value * 1.1 for r in refs if r.axis == "y")])
+    axes = Axes(x_label="throughput, req/s", y_label="latency, ms", x_min=0.0, y_max=y_max)
+    return [
         "<h3>Latency against throughput</h3>",
-        line_chart(
-            "latency-vs-throughput",
-            series,
-            x_label="throughput, req/s",
-            y_label="latency, ms",
-            x_min=0.0,
-            y_max=max(y_max, *(r.value * 1.1 for r in lat_refs if r.axis == "y"))
-            if lat_refs
-            else y_max,
-            refs=lat_refs,
-        ),
+        line_chart("latency-vs-throughput", series, axes, refs=refs),
     ]
-    return "".join(out)
 
 
 def capacity_section(cap: Mapping[str, Any]) -> str:

@@ -28,8 +28,8 @@ from typing import Any
 
 from harness.errors import ResultsError
 from harness.report.capacity_section import capacity_section
-from harness.report.html import CSS, PERCENTILE_NINES, Markup, num, table, verdict
-from harness.report.svg import Series, bar_chart, line_chart
+from harness.report.markup import CSS, PERCENTILE_NINES, Markup, num, table, verdict
+from harness.report.svg import Axes, Series, bar_chart, line_chart
 from harness.results.folder import (
     CAMPAIGN,
     CAPACITY,
@@ -187,8 +187,7 @@ def _timeseries(run_dir: Path, summary: Mapping[str, Any]) -> str:
                 "failures/s", t, [r.get("failures_per_s", math.nan) for r in ts], color="#d62728"
             ),
         ],
-        x_label="seconds since start",
-        y_label="per second",
+        Axes(x_label="seconds since start", y_label="per second"),
     )
     users = line_chart(
         "users",
@@ -198,8 +197,7 @@ def _timeseries(run_dir: Path, summary: Mapping[str, Any]) -> str:
                 "workers", t, [r.get("workers", math.nan) for r in ts], color="#9467bd", dash=True
             ),
         ],
-        x_label="seconds since start",
-        y_label="count",
+        Axes(x_label="seconds since start", y_label="count"),
         height=220,
     )
     lat = line_chart(
@@ -209,8 +207,7 @@ def _timeseries(run_dir: Path, summary: Mapping[str, Any]) -> str:
             Series("p95", t, [r.get("p95_ms", math.nan) for r in ts], color="#ff7f0e"),
             Series("p99", t, [r.get("p99_ms", math.nan) for r in ts], color="#d62728"),
         ],
-        x_label="seconds since start",
-        y_label="latency, ms",
+        Axes(x_label="seconds since start", y_label="latency, ms"),
     )
     return (
         "<h2>Over time</h2><h3>Request rate and failures</h3>"
@@ -237,11 +234,13 @@ def _distribution(run_dir: Path) -> str:
     spectrum = line_chart(
         "latency-spectrum",
         [Series("latency at percentile", xs, values_ms)],
-        x_label="percentile",
-        y_label="latency, ms",
-        x_log=True,
-        y_log=True,
-        x_tick_labels={100.0 / (100.0 - p): f"{p:g}%" for p in PERCENTILE_NINES},
+        Axes(
+            x_label="percentile",
+            y_label="latency, ms",
+            x_log=True,
+            y_log=True,
+            x_tick_labels={100.0 / (100.0 - p): f"{p:g}%" for p in PERCENTILE_NINES},
+        ),
     )
     lo = max(1.0, float(h.get_min_value()))
     hi = max(lo * 10, float(h.get_max_value()))
@@ -254,9 +253,7 @@ def _distribution(run_dir: Path) -> str:
     histogram = line_chart(
         "latency-histogram",
         [Series("requests per bin", centres, density, color="#17becf", points=False)],
-        x_label="latency, ms (log bins)",
-        y_label="requests",
-        x_log=True,
+        Axes(x_label="latency, ms (log bins)", y_label="requests", x_log=True),
     )
     return (
         f"<h2>Latency distribution</h2><p class='meta'>all {count:,} requests, from the merged "

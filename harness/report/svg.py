@@ -6,7 +6,8 @@ One function draws a chart of line and point series on linear or log axes, with 
 :func:`bar_chart` draws a horizontal bar chart (the journey funnel). Every chart is an
 ``<svg class="chart" data-chart="NAME">`` so tests (and readers of the DOM) can find it.
 
-    >>> svg = line_chart("t", [Series("rps", [0, 1, 2], [5, 7, 6])], x_label="s", y_label="req/s")
+    >>> axes = Axes(x_label="s", y_label="req/s")
+    >>> svg = line_chart("t", [Series("rps", [0, 1, 2], [5, 7, 6])], axes)
     >>> svg.startswith('<svg class="chart"') and "polyline" in svg
     True
 """
@@ -125,40 +126,64 @@ def _finite(
     return out
 
 
+@dataclass(frozen=True, kw_only=True)
+class Axes:
+    """The axes of a line chart: labels, scales and the range shown (None: the data's)."""
+
+    x_label: str
+    y_label: str
+    x_log: bool = False
+    y_log: bool = False
+    x_min: float | None = None
+    y_min: float | None = 0.0
+    y_max: float | None = None
+    x_tick_labels: Mapping[float, str] | None = None
+
+
 def line_chart(
     name: str,
     series: Sequence[Series],
+    axes: Axes,
     *,
-    x_label: str,
-    y_label: str,
-    x_log: bool = False,
-    y_log: bool = False,
-    y_min: float | None = 0.0,
-    y_max: float | None = None,
-    x_min: float | None = None,
     refs: Sequence[RefLine] = (),
-    x_tick_labels: Mapping[float, str] | None = None,
     width: int = WIDTH,
     height: int = HEIGHT,
 ) -> str:
-    top, right, bottom, left = MARGIN
-    pts = [_finite(s.xs, s.ys, x_log, y_log) for s in series]
+    """An SVG line chart of ``series`` on ``axes``, with reference lines."""
+    pts = [_finite(s.xs, s.ys, axes.x_log, axes.y_log) for s in series]
     all_x = [p[0] for ps in pts for p in ps] + [r.value for r in refs if r.axis == "x"]
     all_y = [p[1] for ps in pts for p in ps] + [r.value for r in refs if r.axis == "y"]
     if not all_x or not all_y:
         return _empty(name, width, height, "no data")
-    x_lo = min(all_x) if x_min is None else x_min
-    y_lo = min(all_y) if (y_min is None or y_log) else min(y_min, min(all_y))
-    y_hi = max(all_y) if y_max is None else y_max
-    if not y_log:
+    top, right, bottom, left = MARGIN
+    x_lo = min(all_x) if axes.x_min is None else axes.x_min
+    y_lo = min(all_y) if (axes.y_min is None or axes.y_log) else min(axes.y_min, min(all_y))
+    y_hi = max(all_y) if axes.y_max is None else axes.y_max
+    if not axes.y_log:
         y_hi = y_hi + (y_hi - y_lo) * 0.05
-    xa = _Axis(x_lo, max(all_x), x_log, left, width - right)
-    ya = _Axis(y_lo, y_hi, y_log, height - bottom, top)
-    out = [_open(name, width, height)]
-    out.append(
-        f'<rect x="{left}" y="{top}" width="{width - left - right}" '
-        f'height="{height - top - bottom}" fill="#fcfcfd" stroke="#ccc"/>'
+    xa = _Axis(x_lo, max(all_x), axes.x_log, left, width - right)
+    ya = _Axis(y_lo, y_hi, axes.y_log, height - bottom, top)
+    clip = f"clip-{escape(name)}"
+    return "".join(
+        [
+            _open(name, width, height),
+            f'<rect x="{left}" y="{top}" width="{width - left - right}" '
+            f'height="{height - top - bottom}" fill="#fcfcfd" stroke="#ccc"/>',
+            *_grid(xa, ya, axes, width, height),
+            f'<clipPath id="{clip}"><rect x="{left}" y="{top}" width="{width - left - right}" '
+            f'height="{height - top - bottom}"/></clipPath><g clip-path="url(#{clip})">',
+            *_ref_lines(refs, xa, ya, width),
+            *_lines(series, pts, xa, ya),
+            "</g>",
+            _legend(series, left + 8, top + 6),
+            "</svg>",
+        ]
     )
+
+
+def _grid(xa: _Axis, ya: _Axis, axes: Axes, width: int, height: int) -> list[str]:
+    top, right, bottom, left = MARGIN
+    out = []
     for t in ya.ticks():
         y = ya(t)
         out.append(
@@ -167,8 +192,9 @@ def line_chart(
         out.append(
             f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" class="tick">{fmt(t)}</text>'
         )
-    if x_tick_labels:
-        x_ticks = [(v, lab) for v, lab in sorted(x_tick_labels.items()) if xa.lo <= v <= xa.hi]
+    if axes.x_tick_labels:
+        labels = sorted(axes.x_tick_labels.items())
+        x_ticks = [(v, lab) for v, lab in labels if xa.lo <= v <= xa.hi]
     else:
         x_ticks = [(v, fmt(v)) for v in xa.ticks()]
     for t, lab in x_ticks:
@@ -182,17 +208,18 @@ def line_chart(
         )
     out.append(
         f'<text x="{(left + width - right) / 2:.0f}" y="{height - 8}" text-anchor="middle" '
-        f'class="label">{escape(x_label)}</text>'
+        f'class="label">{escape(axes.x_label)}</text>'
     )
     out.append(
         f'<text transform="translate(14 {(top + height - bottom) / 2:.0f}) rotate(-90)" '
-        f'text-anchor="middle" class="label">{escape(y_label)}</text>'
+        f'text-anchor="middle" class="label">{escape(axes.y_label)}</text>'
     )
-    clip = f"clip-{escape(name)}"
-    out.append(
-        f'<clipPath id="{clip}"><rect x="{left}" y="{top}" width="{width - left - right}" '
-        f'height="{height - top - bottom}"/></clipPath><g clip-path="url(#{clip})">'
-    )
+    return out
+
+
+def _ref_lines(refs: Sequence[RefLine], xa: _Axis, ya: _Axis, width: int) -> list[str]:
+    top, right, _, left = MARGIN
+    out = []
     for i, r in enumerate(refs):
         if r.axis == "y":
             y = ya(r.value)
@@ -205,11 +232,18 @@ def line_chart(
         else:
             x = xa(r.value)
             out.append(
-                f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top}" y2="{height - bottom}" '
+                f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top}" y2="{ya.a:.0f}" '
                 f'stroke="{r.color}" stroke-dasharray="6 4"/>'
                 f'<text x="{x + 4:.1f}" y="{top + 12}" class="ref" fill="{r.color}">'
                 f"{escape(r.label)}</text>"
             )
+    return out
+
+
+def _lines(
+    series: Sequence[Series], pts: Sequence[list[tuple[float, float]]], xa: _Axis, ya: _Axis
+) -> list[str]:
+    out = []
     for i, (s, ps) in enumerate(zip(series, pts, strict=True)):
         color = s.color or PALETTE[i % len(PALETTE)]
         coords = [(xa(x), ya(y)) for x, y in ps]
@@ -225,10 +259,7 @@ def line_chart(
                     f'<circle cx="{x:.1f}" cy="{y:.1f}" r="4" fill="{color}">'
                     f"<title>{escape(s.name)}: {fmt(vx)}, {fmt(vy)}</title></circle>"
                 )
-    out.append("</g>")
-    out.append(_legend(series, left + 8, top + 6))
-    out.append("</svg>")
-    return "".join(out)
+    return out
 
 
 def bar_chart(name: str, labels: Sequence[str], values: Sequence[float], *, unit: str) -> str:

@@ -56,3 +56,20 @@ def test_no_module_is_part_of_an_import_cycle() -> None:
 
 def _is_package_init(graph: grimp.ImportGraph, module: str) -> bool:
     return bool(graph.find_children(module))
+
+
+def test_the_harness_docstring_examples_hold() -> None:
+    """The examples in the harness's docstrings (units, TOML, charts, the campaign's
+    validators, ...) are run, so a reader can trust them."""
+    import doctest
+    import importlib
+    import pkgutil
+
+    import harness
+
+    failed = []
+    for info in pkgutil.walk_packages(harness.__path__, "harness."):
+        result = doctest.testmod(importlib.import_module(info.name))
+        if result.failed:
+            failed.append(info.name)
+    assert not failed
