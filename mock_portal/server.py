@@ -180,5 +180,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"mock portal: {exc}", file=sys.stderr)
         return EXIT_IN_USE
     except OSError as exc:
-        print(f"OSError: cannot serve on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
+        where = exc.filename if exc.filename else f"{args.host}:{args.port}"
+        print(f"OSError: cannot serve: {where}: {exc.strerror}", file=sys.stderr)
         return 1
