@@ -18,16 +18,18 @@ The same fault structure is accepted live by ``PUT /admin/faults`` (as JSON).
 
 from __future__ import annotations
 
+import binascii
 import math
 import os
 import secrets
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
 from .routes import SERVICES
+from .totp import decode_secret
 
 LatencyKind = Literal["fixed", "uniform", "lognormal", "exponential"]
 
@@ -283,6 +285,9 @@ class PortalConfig:
     issuer: str = "http://127.0.0.1"
     citizens: int = 1_000_000
     mfa_code: str = "000000"
+    # login -> base32 TOTP secret: those citizens' second factor is a time-based code
+    # (RFC 6238) instead of the fixed mfa_code, as a deployment's test accounts have.
+    totp_secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
     clients: Mapping[str, tuple[str, ...]] = field(
         default_factory=lambda: {"portal-web": ("http://localhost/callback",)}
     )
@@ -376,29 +381,9 @@ def _from_mapping(raw: Mapping[str, Any]) -> dict[str, Any]:
     faults_raw: dict[str, Any] = dict(raw.get("faults", {}))
     for key, value in raw.items():
         if key in _SCALARS:
-            want = _SCALARS[key]
-            ok = isinstance(value, want) and not (want is int and isinstance(value, bool))
-            if want is float and isinstance(value, int) and not isinstance(value, bool):
-                value, ok = float(value), True
-            if not ok:
-                raise ConfigError(f"{key}: expected {want.__name__}, got {value!r}")
-            if key in _POSITIVE and not value > 0:
-                raise ConfigError(f"{key}: must be > 0")
-            if key in _NON_NEGATIVE and value < 0:
-                raise ConfigError(f"{key}: must be >= 0")
-            values[key] = value
-        elif key == "secret":
-            if not isinstance(value, str) or len(value) < 16:
-                raise ConfigError("secret: expected a string of at least 16 characters")
-            values["secret"] = value.encode()
-        elif key == "data_dir":
-            values["data_dir"] = Path(str(value))
-        elif key == "clients":
-            if not isinstance(value, Mapping) or not all(
-                isinstance(v, list) and all(isinstance(u, str) for u in v) for v in value.values()
-            ):
-                raise ConfigError("clients: expected { client_id = [redirect URIs] }")
-            values["clients"] = {str(k): tuple(v) for k, v in value.items()}
+            values[key] = _scalar(key, value)
+        elif key in _SETTINGS:
+            values[key] = _SETTINGS[key](value)
         elif key == "capacity":
             faults_raw["capacity"] = value
         elif key != "faults":
@@ -406,6 +391,57 @@ def _from_mapping(raw: Mapping[str, Any]) -> dict[str, Any]:
     if faults_raw:
         values["faults"] = Faults.parse(faults_raw)
     return values
+
+
+def _scalar(key: str, value: Any) -> Any:
+    want = _SCALARS[key]
+    ok = isinstance(value, want) and not (want is int and isinstance(value, bool))
+    if want is float and isinstance(value, int) and not isinstance(value, bool):
+        value, ok = float(value), True
+    if not ok:
+        raise ConfigError(f"{key}: expected {want.__name__}, got {value!r}")
+    if key in _POSITIVE and not value > 0:
+        raise ConfigError(f"{key}: must be > 0")
+    if key in _NON_NEGATIVE and value < 0:
+        raise ConfigError(f"{key}: must be >= 0")
+    return value
+
+
+def _secret(value: Any) -> bytes:
+    if not isinstance(value, str) or len(value) < 16:
+        raise ConfigError("secret: expected a string of at least 16 characters")
+    return value.encode()
+
+
+def _clients(value: Any) -> dict[str, tuple[str, ...]]:
+    if not isinstance(value, Mapping) or not all(
+        isinstance(v, list) and all(isinstance(u, str) for u in v) for v in value.values()
+    ):
+        raise ConfigError("clients: expected { client_id = [redirect URIs] }")
+    return {str(k): tuple(v) for k, v in value.items()}
+
+
+def _totp_secrets(value: Any) -> dict[str, str]:
+    if not isinstance(value, Mapping):
+        raise ConfigError('totp_secrets: expected { "citizen-5" = "BASE32SECRET" }')
+    out = {}
+    for login, secret in value.items():
+        try:
+            if not isinstance(secret, str) or not decode_secret(secret):
+                raise ValueError(secret)
+        except (ValueError, binascii.Error):
+            raise ConfigError(f"totp_secrets.{login}: expected a base32 secret") from None
+        out[str(login)] = secret
+    return out
+
+
+# Settings with a parser of their own (the scalars are checked by type in _SCALARS).
+_SETTINGS: dict[str, Callable[[Any], Any]] = {
+    "secret": _secret,
+    "data_dir": lambda value: Path(str(value)),
+    "clients": _clients,
+    "totp_secrets": _totp_secrets,
+}
 
 
 def _only(keys: set[str], allowed: set[str], where: str) -> None:

@@ -122,3 +122,55 @@ def test_the_second_factor_code_comes_from_the_campaign(tmp_path: Path) -> None:
     summary = json.loads((_only_run(tmp_path / "out") / "summary.json").read_text())
     otp = [r for r in summary["requests"] if r["name"] == "/oauth2/otp"]
     assert otp and otp[0]["count"] > 0 and otp[0]["failures"] == 0
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(200)
+def test_test_accounts_with_totp_secrets_sign_in_end_to_end(tmp_path: Path) -> None:
+    """``[load] accounts`` with a TOTP secret per account, against a mock that knows the same
+    secrets: every second factor passes, and each account is used by one user at a time."""
+    secrets_ = {f"citizen-{n}": s for n, s in ((1, "JBSWY3DPEHPK3PXP"), (2, "KRSXG5CTMVRXEZLU"))}
+    rows = ["login,password,totp_secret"]
+    rows += [f"citizen-{n},Passw0rd-{n},{secrets_.get(f'citizen-{n}', '')}" for n in range(1, 9)]
+    (tmp_path / "accounts.csv").write_text("\n".join(rows) + "\n")
+    (tmp_path / "mock.toml").write_text(
+        "[totp_secrets]\n" + "".join(f'"{k}" = "{v}"\n' for k, v in secrets_.items())
+    )
+    (tmp_path / "c.toml").write_text(
+        '[campaign]\nduration = "6s"\n[load]\nusers = 6\nspawn_rate = 6\n'
+        'user_classes = ["CitizenUser"]\naccounts = "accounts.csv"\n'
+        '[workers]\nmock_config = "mock.toml"\n'
+    )
+    done = _portal_load("run", "c.toml", *SHORT, "--out", "out", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr
+    summary = json.loads((_only_run(tmp_path / "out") / "summary.json").read_text())
+    rows_by_name = {r["name"]: r for r in summary["requests"]}
+    assert rows_by_name["/oauth2/otp"]["count"] > 0
+    assert rows_by_name["/oauth2/otp"]["failures"] == 0
+    assert summary["total"]["failures"] == 0
+
+
+def test_a_malformed_accounts_file_is_one_line_with_its_line_and_column(tmp_path: Path) -> None:
+    (tmp_path / "accounts.csv").write_text("login,password\ncitizen-1\n")
+    done = _portal_load("run", "--accounts", "accounts.csv", "--out", "out", cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.startswith("UsageError: --accounts: accounts.csv, line 2")
+    assert len(done.stderr.splitlines()) == 1 and not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(200)
+def test_an_arrival_profile_runs_from_the_campaign(tmp_path: Path) -> None:
+    """The open model's ramping arrival rate: from 20 % of the peak to the peak over half the
+    run, then held; the arrivals per interval rise."""
+    (tmp_path / "c.toml").write_text(
+        '[campaign]\nduration = "8s"\n[load]\narrival_rate = 30.0\narrival_shape = "ramp"\n'
+        "[load.arrival_params]\nbase = 0.2\nramp = 0.5\n"
+    )
+    done = _portal_load("run", "c.toml", *SHORT, "--out", "out", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr
+    run_dir = _only_run(tmp_path / "out")
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "complete" and summary["open_model"]["started"] > 0
+    campaign = (run_dir / "campaign.toml").read_text()
+    assert 'arrival_shape = "ramp"' in campaign and "[load.arrival_params]" in campaign

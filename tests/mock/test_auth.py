@@ -203,3 +203,37 @@ async def test_another_citizens_application_is_404(portal: Portal) -> None:
 async def test_concurrent_logins_of_many_citizens(portal: Portal) -> None:
     results = await asyncio.gather(*(login(portal.client, n) for n in range(100, 120)))
     assert len({r["access_token"] for r in results}) == 20
+
+
+async def test_a_citizen_with_a_totp_secret_signs_in_with_its_time_based_code(
+    make_portal: PortalFactory, tmp_path: Any
+) -> None:
+    """A test account of a real deployment: its second factor is RFC 6238 TOTP, not the fixed
+    code, and a citizen without a fixed second factor (n % 5 != 0) gets one."""
+    from mock_portal import totp
+    from mock_portal.config import ConfigError, load_config
+
+    secret = "JBSWY3DPEHPK3PXP"
+    portal = await make_portal(totp_secrets={"citizen-7": secret})
+    token = await _challenge(portal, pkce_pair()[1])
+    r = await _login(portal, token, 7, "Passw0rd-7")
+    assert r.status == 200 and (await r.json())["mfa_required"]
+    mfa_token = (await r.json())["mfa_token"]
+    fixed = await portal.client.post(
+        "/oauth2/otp", json={"mfa_token": mfa_token, "code": "000000"}, allow_redirects=False
+    )
+    assert fixed.status == 401  # the fixed code is not this citizen's
+    good = await portal.client.post(
+        "/oauth2/otp",
+        json={"mfa_token": mfa_token, "code": totp.code_at(secret, time.time())},
+        allow_redirects=False,
+    )
+    assert good.status == 302
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[totp_secrets]\n"citizen-7" = "not base32!"\n')
+    try:
+        load_config(str(bad))
+    except ConfigError as exc:
+        assert "totp_secrets.citizen-7: expected a base32 secret" in str(exc)
+    else:
+        raise AssertionError("a malformed secret was accepted")
