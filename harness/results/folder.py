@@ -51,6 +51,9 @@ def write_json(path: Path, value: Any) -> None:
 
 
 def new_run_dir(root: Path, name: str) -> tuple[str, Path]:
+    """A new folder ``<root>/<stamp>-<name>``, as an absolute path: the run's children work
+    in the repository's folder, not in the folder the command was given in."""
+    root = root.absolute()
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     base = f"{stamp}-{_SAFE.sub('-', name).strip('-') or 'run'}"
     for i in range(1000):
