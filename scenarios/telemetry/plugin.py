@@ -39,6 +39,7 @@ from locust import events
 from locust.env import Environment
 from locust.runners import STATE_RUNNING, STATE_SPAWNING, MasterRunner, Runner, WorkerRunner
 
+from scenarios import distributed
 from scenarios.telemetry import results
 from scenarios.telemetry.aggregate import RunAggregator
 from scenarios.telemetry.exporter import LiveGauges, LoadgenCollector, MetricsServer, serve
@@ -382,6 +383,9 @@ def _install(environment: Environment, runner: Runner | None = None, **_kwargs: 
     runner = runner or environment.runner
     if runner is None:
         return
+    # First, so that its checks (identity, target, the workers' joins) run before any test
+    # start of the telemetry's; it reaches the master's telemetry once created.
+    distributed.install(environment, runner, lambda: _state.get("master"))
     if not isinstance(runner, MasterRunner):
         _state["worker"] = WorkerTelemetry(environment, runner)
     if not isinstance(runner, WorkerRunner):
