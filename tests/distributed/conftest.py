@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -32,6 +33,7 @@ class Proc:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             text=True,
+            start_new_session=True,  # its own process group: stopped with whatever it started
             **kwargs,
         )
         self.lines: list[str] = []
@@ -75,14 +77,19 @@ class Proc:
             self.popen.stdout.close()
 
     def stop(self) -> None:
-        if self.popen.poll() is None:
-            self.popen.send_signal(signal.SIGTERM)
-            try:
-                self.popen.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait()
+        """SIGTERM to its process group, SIGKILL after 60 s; the group is signalled even
+        when the first process has exited (a child it left may still run)."""
+        self._signal_group(signal.SIGTERM)
+        try:
+            self.popen.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self._signal_group(signal.SIGKILL)
+            self.popen.wait()
         self._close()
+
+    def _signal_group(self, signum: int) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.popen.pid, signum)
 
 
 class Processes:
