@@ -2,6 +2,7 @@
 
 HarnessError                 base: printed as ``Type: message``, exit code 1
 ├── UsageError               bad flags or files (campaign, SLO, baseline refs): exit code 2
+├── WorkersMissing           workers of a run never joined, or were refused: exit code 2
 ├── ProcessFailed            a child process (mock, locust, prometheus) did not start or died
 │   └── PrometheusError      the Prometheus server or its HTTP API failed
 │       ├── PrometheusStartError    the binary is missing, or it exited or never became ready
@@ -19,7 +20,8 @@ class ExitCode(enum.IntEnum):
     """Every exit code of ``portal-load``, in one table.
 
     A run: ``OK`` complete, ``PARTIAL`` interrupted (results written, marked partial),
-    ``DEGRADED`` complete but its figures are in doubt (see the run's ``checks.flags``).
+    ``DEGRADED`` complete but its figures are in doubt (see the run's ``checks.flags``),
+    ``WORKERS_MISSING`` workers expected from other hosts never joined or were refused.
     The gate: ``OK`` pass, ``GATE_FAILED`` an SLO breached or a regression established,
     ``UNDERPOWERED`` too little data to detect the tolerance (only with ``--require-power``).
     ``stack status``: ``NOT_RUNNING``.
@@ -29,6 +31,7 @@ class ExitCode(enum.IntEnum):
     ERROR = 1
     GATE_FAILED = 1
     USAGE = 2
+    WORKERS_MISSING = 2
     PARTIAL = 3
     NOT_RUNNING = 3
     DEGRADED = 4
@@ -46,6 +49,13 @@ class UsageError(HarnessError):
     """The user asked for something that cannot be done as asked."""
 
     exit_code = ExitCode.USAGE
+
+
+class WorkersMissing(HarnessError):
+    """A run's workers did not all join its master in time, or were refused by it: the run
+    was not the one asked for (its folder is kept, marked partial)."""
+
+    exit_code = ExitCode.WORKERS_MISSING
 
 
 class ProcessFailed(HarnessError):

@@ -24,6 +24,7 @@ from harness.campaign.model import (
 from harness.campaign.schema import MAX_PROCESSES_PER_CORE, RUN_SECTIONS, SECTIONS, USER_CLASSES
 from harness.campaign.target import check_url
 from harness.campaign.values import Key, check
+from harness.campaign.workers import check_workers
 from harness.errors import UsageError
 from harness.gate.compare import DEFAULT_TOLERANCE, METRICS, Policy
 from harness.gate.policy import GateConfig
@@ -332,6 +333,7 @@ def _check_together(c: Campaign, where: Mapping[tuple[str, str], str], source: s
             f"{at('workers', 'mock_workers')}: applies to the embedded mock only "
             f"(the campaign's host is {c.host})"
         )
+    check_workers(c, at)
     cores = os.cpu_count() or 1
     for key, count in (("count", c.workers), ("mock_workers", c.mock_workers)):
         if count > MAX_PROCESSES_PER_CORE * cores:

@@ -26,6 +26,7 @@ DEFAULT_USERS = 300
 DEFAULT_SPAWN_RATE = 50.0
 DEFAULT_THINK_SCALE = 0.05
 DEFAULT_CAPACITY_SLO = ("p95 < 300ms", "error_rate < 1%")
+DEFAULT_JOIN_TIMEOUT_S = 60.0  # remote workers started by hand, one host after another
 DEFAULT_HEADROOM = 0.3  # run each instance at most at 70 % of its SLO capacity
 
 
@@ -87,6 +88,10 @@ class Campaign:
     mfa_code: str = ""  # the second factor's fixed code; empty: the journeys' default
     accounts: str = ""  # a CSV of test accounts (login, password, totp_secret)
     workers: int = 0
+    remote_workers: int = 0
+    master_only: bool = False
+    master_bind: str = ""
+    join_timeout_s: float = DEFAULT_JOIN_TIMEOUT_S
     mock_workers: int = 1
     mock_config: str = ""
     results_dir: str = "results"
@@ -108,8 +113,14 @@ class Campaign:
     def open_model(self) -> bool:
         return self.arrival_rate > 0
 
+    def local_worker_count(self) -> int:
+        """Worker processes started on this host: ``count`` (0: one per core), none on a
+        master-only host."""
+        return 0 if self.master_only else self.workers or (os.cpu_count() or 1)
+
     def worker_count(self) -> int:
-        return self.workers or (os.cpu_count() or 1)
+        """Every worker of the run: the local ones and those joining from other hosts."""
+        return self.local_worker_count() + self.remote_workers
 
     def to_toml(self) -> str:
         """The campaign as run, in the file format (so it can be run again as is): every key
@@ -123,7 +134,7 @@ class Campaign:
                 if spec.kind == "duration":
                     value = f"{value:g}s"
                 elif spec.field == "workers":
-                    value = self.worker_count()
+                    value = self.workers or (os.cpu_count() or 1)
                 if isinstance(value, tuple):
                     value = list(value)
                 if value != {} or not _is_subtable(section, key):

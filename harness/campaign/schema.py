@@ -21,6 +21,8 @@ MAX_USERS = 1_000_000  # the design's test-citizen pool: no more users than citi
 MAX_RATE = 1_000_000.0  # visits or requests per second
 MAX_PROCESSES_PER_CORE = 4  # more processes than this per core measure the scheduler
 MAX_POOL = 100_000  # visits in flight per worker
+MAX_REMOTE_WORKERS = 10_000  # Locust's own master has been run with a few thousand workers
+MAX_JOIN_TIMEOUT_S = 3600.0  # an hour for hosts to join is a forgotten host, not a slow one
 
 # The sections that say what a run does; [gate], [capacity] and [slo] say what follows it.
 RUN_SECTIONS = ("campaign", "load", "workers", "output")
@@ -54,6 +56,11 @@ SECTIONS: dict[str, dict[str, Key]] = {
     },
     "workers": {
         "count": Key("workers", "int", low=0),
+        # Runs across hosts (harness.campaign.workers): remote workers joining this master.
+        "remote": Key("remote_workers", "int", low=0, high=MAX_REMOTE_WORKERS),
+        "master_only": Key("master_only", "bool"),
+        "master_bind": Key("master_bind", "str"),
+        "join_timeout": Key("join_timeout_s", "duration", low=1, high=MAX_JOIN_TIMEOUT_S),
         "mock_workers": Key("mock_workers", "int", low=1),
         "mock_config": Key("mock_config", "str"),
     },

@@ -5,11 +5,10 @@ The guard runs before any process starts; the target never changes during a run.
 
 from __future__ import annotations
 
-import ipaddress
-import socket
 from urllib.parse import urlsplit
 
 from harness.errors import UsageError
+from scenarios.hosts import is_loopback_url
 
 
 def check_url(url: str, where: str) -> None:
@@ -24,20 +23,9 @@ def check_url(url: str, where: str) -> None:
 
 
 def is_loopback_target(host_url: str) -> bool:
-    """True if every address the host resolves to is on loopback (127.0.0.0/8, ::1)."""
-    try:
-        hostname = urlsplit(host_url).hostname or ""
-    except ValueError:  # a malformed URL: check_url names the mistake
-        return False
-    try:
-        return ipaddress.ip_address(hostname).is_loopback
-    except ValueError:
-        pass
-    try:
-        infos = socket.getaddrinfo(hostname, None)
-    except socket.gaierror:
-        return False
-    return bool(infos) and all(ipaddress.ip_address(i[4][0]).is_loopback for i in infos)
+    """True if every address the host resolves to is on loopback (127.0.0.0/8, ::1): the
+    rule every load generator applies too (:func:`scenarios.hosts.is_loopback_url`)."""
+    return bool(is_loopback_url(host_url))
 
 
 def check_target(host: str, allow_remote: bool, where: str = "host") -> None:

@@ -46,7 +46,7 @@ from harness.campaign import Campaign, check_target
 from harness.capacity import analysis as capacity_model
 from harness.capacity.export import write_textfile
 from harness.capacity.search import StepController, describe, search, start_probe
-from harness.errors import ExitCode
+from harness.errors import ExitCode, UsageError
 from harness.results.folder import (
     CAMPAIGN,
     CAPACITY,
@@ -106,6 +106,11 @@ def run_capacity(campaign: Campaign, *, out: IO[str] | None = None) -> CapacityO
     """Search, analyse, write ``capacity.json``; see the module docstring."""
     out = out or sys.stdout
     check_target(campaign.host, campaign.allow_remote)
+    if campaign.remote_workers or campaign.master_only:
+        raise UsageError(
+            "workers.remote: a capacity search steps its load on local workers only "
+            "(remote workers are for portal-load run)"
+        )
     options = campaign.capacity
     slo = options.slo
     plan = options.plan
@@ -125,6 +130,7 @@ def run_capacity(campaign: Campaign, *, out: IO[str] | None = None) -> CapacityO
         control_path=run_dir / "probe-control.json",
         max_run_s=max_run_s,
         seed=campaign.seed,
+        allow_remote=campaign.allow_remote,
     )
     assert procs.master is not None
     controller = StepController(run_dir / "probe-control.json", procs.metrics_url, plan)

@@ -253,6 +253,7 @@ def start_probe(
     control_path: Path,
     max_run_s: float,
     seed: int,
+    allow_remote: bool = False,
 ) -> ProbeProcesses:
     """Start the processes; the probe idles at rate 0 until the first step."""
     procs = ProbeProcesses()
@@ -297,6 +298,7 @@ def start_probe(
             str(workers),
             "-r",
             str(workers),
+            *(["--allow-remote"] if allow_remote else []),  # the workers' own guard
             "CapacityProbe",
         ]
         procs.master = Child(

@@ -62,6 +62,19 @@ RUN_FLAGS = (
     Flag("--mfa-code", "load.mfa_code", "the second factor's fixed code (a mock's mfa_code)"),
     Flag("--accounts", "load.accounts", "CSV of test accounts: login,password[,totp_secret]"),
     Flag("--workers", "workers.count", "Locust worker processes (0: one per core)"),
+    Flag(
+        "--remote-workers",
+        "workers.remote",
+        "worker processes joining from other hosts (portal-load worker --master HOST:PORT)",
+    ),
+    Flag("--master-only", "workers.master_only", "no local workers (needs remote ones)", "switch"),
+    Flag(
+        "--master-bind",
+        "workers.master_bind",
+        "HOST[:PORT] the master listens on (default: loopback; outside it only with remote "
+        "workers)",
+    ),
+    Flag("--join-timeout", "workers.join_timeout", "how long remote workers have to join"),
     Flag("--mock-workers", "workers.mock_workers", "processes of the embedded mock"),
     Flag("--mock-config", "workers.mock_config", "config file of the embedded mock"),
     Flag("--out", "output.dir", "results folder (default: results)"),

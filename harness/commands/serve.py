@@ -1,7 +1,8 @@
 """``portal-load mock`` and ``portal-load worker``: commands that become another program.
 
 The harness runs neither asyncio nor gevent itself: ``mock`` replaces this process with the
-mock portal, ``worker`` with a Locust worker joining a master elsewhere.
+mock portal, ``worker`` with Locust workers joining a master elsewhere with this host's
+locustfile (the master refuses them if their scenario code or version differs from its own).
 """
 
 from __future__ import annotations
@@ -11,9 +12,12 @@ import os
 import sys
 from typing import Any
 
-from harness.processes import locust_argv
+from harness.campaign.values import Key, check
+from harness.campaign.workers import DEFAULT_MASTER_PORT, parse_master_bind
+from harness.errors import UsageError
+from harness.processes import child_environment, locust_argv
 
-DEFAULT_MASTER_PORT = 5557  # Locust's own
+MAX_PROCESSES = 1024  # Locust forks this many workers on one host at most, sensibly
 
 
 def _mock(args: argparse.Namespace) -> int:
@@ -23,11 +27,20 @@ def _mock(args: argparse.Namespace) -> int:
 
 
 def _worker(args: argparse.Namespace) -> int:
-    host, _, port = args.master.partition(":")
-    argv = locust_argv(
-        ["--worker", "--master-host", host, "--master-port", port or str(DEFAULT_MASTER_PORT)]
-    )
-    os.execv(sys.executable, argv)  # noqa: S606 - replaces this process, no shell
+    where = parse_master_bind(args.master, "--master")
+    if where.wildcard:
+        raise UsageError(f"--master: {args.master!r} is no address to join; give the master's")
+    processes = check(Key("processes", "int", low=1, high=MAX_PROCESSES), args.processes,
+                      "--processes")  # fmt: skip
+    port = where.port or DEFAULT_MASTER_PORT
+    host = where.host
+    options = ["--worker", "--master-host", host, "--master-port", str(port)]
+    if processes > 1:
+        options += ["--processes", str(processes)]
+    print(f"portal-load worker: joining the master at {args.master} ({host}:{port}) with "
+          f"{processes} process(es)", flush=True)  # fmt: skip
+    argv = locust_argv([*options, "--loglevel", args.loglevel])
+    os.execve(sys.executable, argv, child_environment())  # noqa: S606 - replaces this process
     return 0  # pragma: no cover
 
 
@@ -39,8 +52,16 @@ def add_parser(sub: Any) -> None:
     )
     mock.add_argument("mock_args", nargs=argparse.REMAINDER)
     mock.set_defaults(func=_mock)
-    worker = sub.add_parser("worker", help="join a remote master with a Locust worker")
+    worker = sub.add_parser(
+        "worker", help="join a master on another host (portal-load run --remote-workers N)"
+    )
     worker.add_argument(
         "--master", required=True, help=f"HOST[:PORT] of the master (port {DEFAULT_MASTER_PORT})"
     )
+    worker.add_argument(
+        "--processes",
+        default="1",
+        help="worker processes on this host, each one of the run's remote workers (default 1)",
+    )
+    worker.add_argument("--loglevel", default="WARNING", help="Locust's log level (WARNING)")
     worker.set_defaults(func=_worker)

@@ -102,7 +102,8 @@ def _header(run_dir: Path, summary: Mapping[str, Any], provenance: Mapping[str, 
         (summary.get("checks") or {}).get("flags") or []
     )
     for event in summary.get("degraded") or []:
-        flags.append(f"worker {event.get('worker')} lost: {event.get('reason')}")
+        where = f" on {event['host']}" if event.get("host") else ""
+        flags.append(f"worker {event.get('worker')}{where} lost: {event.get('reason')}")
     parts += [f'<div class="flag">flag: {escape(str(f))}</div>' for f in flags]
     return "".join(parts)
 

@@ -4,18 +4,17 @@ later stage (summary, gate, capacity, report). See ``docs/results-format.md``.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import importlib.metadata
 import json
 import os
 import platform
 import re
 import socket
-import subprocess
 from pathlib import Path
 from typing import Any
 
+from harness.errors import ResultsError
+from scenarios.hosts import git_revision, package_versions
 from scenarios.telemetry.results import (
     FAILURES_CSV,
     HISTOGRAMS_JSON,
@@ -23,8 +22,6 @@ from scenarios.telemetry.results import (
     TIMESERIES_CSV,
 )
 from scenarios.telemetry.results import atomic_write as write_bytes
-
-from harness.errors import ResultsError
 
 # The files of a run folder: those the load generator writes, under its own names...
 SUMMARY = SUMMARY_JSON
@@ -38,17 +35,6 @@ REPORT = "report.html"
 CAPACITY = "capacity.json"
 GATE_DIR = "gate"  # the gate's verdict.json, junit.xml and summary.md
 VERDICT = "verdict.json"
-PACKAGES = (
-    "locust",
-    "aiohttp",
-    "uvloop",
-    "orjson",
-    "prometheus-client",
-    "numpy",
-    "geventhttpclient",
-    "hdrhistogram",
-    "portal-load",
-)
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -65,6 +51,9 @@ def write_json(path: Path, value: Any) -> None:
 
 
 def new_run_dir(root: Path, name: str) -> tuple[str, Path]:
+    """A new folder ``<root>/<stamp>-<name>``, as an absolute path: the run's children work
+    in the repository's folder, not in the folder the command was given in."""
+    root = root.absolute()
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     base = f"{stamp}-{_SAFE.sub('-', name).strip('-') or 'run'}"
     for i in range(1000):
@@ -79,16 +68,10 @@ def new_run_dir(root: Path, name: str) -> tuple[str, Path]:
 
 
 def provenance(seed: int) -> dict[str, Any]:
-    """Where and with what a run ran, so a figure can be traced and reproduced: the git
-    revision of the folder the run was started in (the user's project, when it is a git
-    repository), the installed versions of this package and of what it runs on, the host."""
-    versions = {}
-    for pkg in PACKAGES:
-        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
-            versions[pkg] = importlib.metadata.version(pkg)
+    """Where and with what a run ran, so a figure can be traced and reproduced."""
     return {
-        "git": _git(Path.cwd()),
-        "packages": versions,
+        "git": git_revision(),
+        "packages": package_versions(),
         "host": socket.gethostname(),
         "cores": os.cpu_count(),
         "python": platform.python_version(),
@@ -96,30 +79,6 @@ def provenance(seed: int) -> dict[str, Any]:
         "seed": seed,
         "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
-
-
-def _git(folder: Path) -> dict[str, Any]:
-    """The revision of the repository ``folder`` is in, and whether tracked files changed;
-    both None outside a repository (or without git)."""
-    try:
-        rev = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=folder,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=folder,
-            capture_output=True,
-            text=True,
-            timeout=10,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return {"revision": None, "dirty": None}
-    return {"revision": rev, "dirty": bool(dirty)}
 
 
 def resolve_run(root: Path, run: str) -> Path:

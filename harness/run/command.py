@@ -28,7 +28,7 @@ from types import FrameType
 from typing import Any
 
 from harness.campaign import Campaign, check_target
-from harness.errors import ExitCode, ProcessFailed, PrometheusError
+from harness.errors import ExitCode, ProcessFailed, PrometheusError, WorkersMissing
 from harness.observe import livestats
 from harness.observe.prometheus import (
     LOADGEN_JOB,
@@ -48,9 +48,10 @@ from harness.results.folder import (
     read_summary,
     write_json,
 )
+from harness.run.cluster import JoinWatch, announce, listen_address, master_cluster_options
 from harness.run.progress import Progress
 from harness.run.summary import print_summary
-from harness.system import free_port
+from harness.system import LOOPBACK, free_port
 from mock_portal.routes import OPERATIONS_ROUTES
 
 PROGRESS_EVERY_S = 2.0
@@ -80,18 +81,16 @@ class _Interrupted:
 
 
 def master_options(
-    c: Campaign, host: str, run_dir: Path, master_port: int, metrics_port: int
+    c: Campaign,
+    host: str,
+    run_dir: Path,
+    master_port: int,
+    metrics_port: int,
+    bind_host: str = LOOPBACK,
 ) -> list[str]:
     opts = [
         "--master",
-        "--master-bind-host",
-        "127.0.0.1",
-        "--master-bind-port",
-        str(master_port),
-        "--expect-workers",
-        str(c.worker_count()),
-        "--expect-workers-max-wait",
-        "30",
+        *master_cluster_options(c, bind_host, master_port),
         "--host",
         host,
         "--run-time",
@@ -251,6 +250,7 @@ def run_campaign(
     prometheus: Any = None
     mock_count: MockCount | None = None
     aborted: str | None = None
+    joins: JoinWatch | None = None
     progress = Progress(
         duration_s=campaign.duration_s, tty=out.isatty() if tty is None else tty, out=out
     )
@@ -266,7 +266,8 @@ def run_campaign(
             )
             children.append(mock)
         metrics_port = campaign.metrics_port or free_port()
-        master_port = free_port()
+        bind_host, master_port = listen_address(campaign)
+        announce(campaign, bind_host, master_port, host, out)
         extra_env = {"PORTAL_SEED": str(campaign.seed)}
         if campaign.prometheus:
             prometheus = _start_prometheus(campaign, run_dir, host, metrics_port, out)
@@ -276,19 +277,20 @@ def run_campaign(
         master = Child(
             "locust-master",
             locust_argv(
-                master_options(campaign, host, run_dir, master_port, metrics_port),
+                master_options(campaign, host, run_dir, master_port, metrics_port, bind_host),
                 campaign.locustfile,
             ),
             run_dir / "logs" / "locust-master.log",
             env,
         )
         children.append(master)
-        for i in range(campaign.worker_count()):
+        local_master = LOOPBACK if bind_host in ("*", "0.0.0.0", "::") else bind_host
+        for i in range(campaign.local_worker_count()):
             argv = locust_argv(
                 [
                     "--worker",
                     "--master-host",
-                    "127.0.0.1",
+                    local_master,
                     "--master-port",
                     str(master_port),
                     "--loglevel",
@@ -300,7 +302,9 @@ def run_campaign(
                 Child(f"locust-worker-{i}", argv, run_dir / "logs" / f"locust-worker-{i}.log", env)
             )
         check = (lambda: abort_check(run_dir)) if abort_check else None
-        aborted = _watch(campaign, master, metrics_port, progress, interrupted, check, out)
+        local_pids = {c.pid for c in children if c.name.startswith("locust-worker-")}
+        joins = JoinWatch(campaign, run_dir, local_pids, out)
+        aborted = _watch(campaign, master, metrics_port, progress, interrupted, check, out, joins)
         if mock is not None:
             mock_count = _mock_request_count(host)
         if prometheus is not None and mock is not None:
@@ -314,9 +318,15 @@ def run_campaign(
         for s, handler in previous.items():
             signal.signal(s, handler)
 
-    if interrupted.signum is not None and not (run_dir / SUMMARY).exists():
+    missing = joins.missing if joins is not None else None
+    if (interrupted.signum is not None or missing) and not (run_dir / SUMMARY).exists():
         _write_empty_partial(run_dir)
     summary = read_summary(run_dir)
+    if joins is not None:
+        joins.finish(summary)
+    if missing:
+        write_json(run_dir / SUMMARY, summary)
+        raise WorkersMissing(f"{missing}; the run's folder: {run_dir}")
     in_flight_bound = campaign.users
     if campaign.open_model:  # visits started and not completed when the run ended
         visits = summary.get("open_model") or {}
@@ -354,6 +364,7 @@ def _watch(
     interrupted: _Interrupted,
     abort_check: Callable[[], str | None] | None = None,
     out: Any = None,
+    joins: JoinWatch | None = None,
 ) -> str | None:
     """Show progress until the master exits; returns the reason the run was aborted, if."""
     # Any path serves the metrics, but only "/metrics" counts as a scrape towards the master's
@@ -364,11 +375,17 @@ def _watch(
     stop_sent = False
     aborted: str | None = None
     deadline = started + campaign.duration_s + START_GRACE_S + 30
+    if campaign.remote_workers:
+        deadline += campaign.join_timeout_s
     while master.alive():
         if interrupted.signum is not None and not stop_sent:
             master.signal(signal.SIGTERM)
             stop_sent = True
         if time.monotonic() > deadline and not stop_sent:
+            master.signal(signal.SIGTERM)
+            stop_sent = True
+        missing = joins.poll(time.monotonic() - started) if joins is not None else None
+        if missing and not stop_sent:  # the line is the run's error (WorkersMissing)
             master.signal(signal.SIGTERM)
             stop_sent = True
         reason = abort_check() if abort_check is not None and not stop_sent else None
@@ -383,6 +400,8 @@ def _watch(
         progress.show(elapsed, rates.update(cur) if cur else None, note)
         master.wait(PROGRESS_EVERY_S)
     code = master.proc.returncode
+    if joins is not None and joins.refused_exit(code):
+        return aborted
     if code not in (0, 1) and not stop_sent:  # 1: locust's "the test had failures"
         raise ProcessFailed(f"the Locust master exited with {code}:\n{master.tail()}")
     return aborted

@@ -46,7 +46,8 @@ def print_summary(summary: dict[str, Any], run_dir: Path, *, out: IO[str]) -> No
         console.print(_table("Journeys", journeys))
     flags = list(summary.get("flags") or []) + list(summary.get("checks", {}).get("flags") or [])
     for event in summary.get("degraded") or []:
-        flags.append(f"worker {event.get('worker')} lost: {event.get('reason')}")
+        where = f" on {event['host']}" if event.get("host") else ""
+        flags.append(f"worker {event.get('worker')}{where} lost: {event.get('reason')}")
     for flag in flags:
         console.print(f"[bold yellow]flag:[/] {escape(flag)}")
     report = run_dir / REPORT

@@ -35,6 +35,7 @@ from scenarios.telemetry.recorder import (
 )
 
 __all__ = [
+    "CLOCK_TOLERANCE_S",
     "CPU_HIGH_PERCENT",
     "CPU_HIGH_REPORTS",
     "OPEN_MODEL_MAXIMA",
@@ -55,6 +56,10 @@ CPU_HIGH_REPORTS = 2
 # Reports reach the master within one interval; rows older than this many intervals are
 # sealed (their percentiles fixed and their histogram freed) so a long run stays small.
 SEAL_AFTER_INTERVALS = 4
+#: Clocks closer to the master's than this are taken as the same clock: the transit of a
+#: report, and the skew of hosts kept in sync (NTP keeps them within milliseconds), are far
+#: below one interval; a report is placed by its middle, so this much moves it to no other row.
+CLOCK_TOLERANCE_S = 0.25
 #: Open-model fields merged over workers by their maximum; all others are summed.
 OPEN_MODEL_MAXIMA = frozenset(("schedule_lag_s", "schedule_lag_mean_s", "lag_ms_max"))
 
@@ -80,6 +85,7 @@ class WorkerHealth:
     loop_lag_last_s: float = 0.0
     open_model: dict[str, float] = field(default_factory=dict)
     state: str = "ok"
+    clock_offset_s: float | None = None  # master's clock minus this worker's (see add_report)
 
     @property
     def cpu_high(self) -> bool:
@@ -242,13 +248,14 @@ class RunAggregator:
             self.rejected_reports += 1
             logger.warning("ignoring a telemetry report of unknown version from %s", worker_id)
             return
-        start_s = float(report["start_s"])
-        end_s = float(report["end_s"])
+        health = self.worker(worker_id)
+        start_s, end_s = self._on_master_clock(
+            health, float(report["start_s"]), float(report["end_s"]), received_s
+        )
         self.reported_to_s = max(self.reported_to_s, end_s)
-        row = self._row(start_s)
+        row = self._row((start_s + end_s) / 2)
         row.covered_from_s = min(start_s, row.covered_from_s or start_s)
         row.covered_to_s = max(end_s, row.covered_to_s or end_s)
-        health = self.worker(worker_id)
         health.reports += 1
         health.first_report_s = health.first_report_s or received_s
         health.last_report_s = received_s
@@ -320,6 +327,23 @@ class RunAggregator:
         for k, old in self.rows.items():
             if k < horizon:
                 old.seal()
+
+    @staticmethod
+    def _on_master_clock(
+        health: WorkerHealth, start_s: float, end_s: float, received_s: float
+    ) -> tuple[float, float]:
+        """A report's interval on the master's clock: a worker on another host has a clock of
+        its own. A report leaves at its end, so ``received - end`` is the clock offset plus
+        the transit; its least value over the run is the best estimate of the offset (as NTP
+        takes the fastest exchange). Only an offset beyond :data:`CLOCK_TOLERANCE_S` moves a
+        report: within it, the worker's own boundaries are the master's."""
+        offset = received_s - end_s
+        if health.clock_offset_s is None or offset < health.clock_offset_s:
+            health.clock_offset_s = offset
+        shift = health.clock_offset_s
+        if abs(shift) <= CLOCK_TOLERANCE_S:
+            return start_s, end_s
+        return start_s + shift, end_s + shift
 
     def mark_degraded(self, worker_id: str, *, at_s: float, reason: str) -> bool:
         """Record that a worker stopped reporting; ``False`` if it was already recorded."""

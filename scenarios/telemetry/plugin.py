@@ -46,6 +46,7 @@ from locust import events
 from locust.env import Environment
 from locust.runners import STATE_RUNNING, STATE_SPAWNING, MasterRunner, Runner, WorkerRunner
 
+from scenarios import distributed
 from scenarios.telemetry import results
 from scenarios.telemetry.aggregate import RunAggregator
 from scenarios.telemetry.exporter import LiveGauges, LoadgenCollector, MetricsServer, serve
@@ -370,6 +371,7 @@ _installed: set[int] = set()
 
 
 def _add_arguments(parser: Any) -> None:
+    distributed.add_arguments(parser)
     group = parser.add_argument_group("telemetry (scenarios.telemetry)")
     group.add_argument(
         "--results-dir",
@@ -403,6 +405,9 @@ def _install(environment: Environment, runner: Runner | None = None, **_kwargs: 
     runner = runner or environment.runner
     if runner is None:
         return
+    # First, so that its checks (identity, target, the workers' joins) run before any test
+    # start of the telemetry's; it reaches the master's telemetry once created.
+    distributed.install(environment, runner, lambda: _state.get("master"))
     if not isinstance(runner, MasterRunner):
         _state["worker"] = WorkerTelemetry(environment, runner)
     if not isinstance(runner, WorkerRunner):

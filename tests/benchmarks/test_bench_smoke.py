@@ -58,3 +58,24 @@ def test_mock_vs_hello_prints_both_figures_and_a_ratio(tmp_path: Path) -> None:
     sent = report["sent"]
     for kind in ("authorize", "login", "token", "catalog_detail", "app_submit", "pay"):
         assert sent.get(kind, 0) > 0, sent
+
+
+@pytest.mark.timeout(180)
+def test_mock_workers_prints_the_rate_per_process_and_the_processes_for_the_peak(
+    tmp_path: Path,
+) -> None:
+    out_json = tmp_path / "workers.json"
+    done = subprocess.run(
+        [
+            sys.executable, "-m", "benchmarks.mock_workers", "--workers", "1",
+            "--duration", "2", "--rounds", "1", "--warmup", "0", "--citizens", "16",
+            "--json", str(out_json),
+        ],
+        cwd=ROOT, capture_output=True, text=True, timeout=150, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    (run,) = json.loads(out_json.read_text())["runs"]
+    assert run["requests"] > 0 and run["non_2xx"] <= MAX_NON_2XX_SHARE * run["requests"]
+    assert run["rps_per_process"] == pytest.approx(1e6 / run["cpu_us_per_request"], rel=0.01)
+    assert run["processes_for_peak"] >= 1
+    assert re.search(r"^--workers 1: [\d,]+ req/s measured", done.stdout, re.M), done.stdout

@@ -134,3 +134,25 @@ def test_misuse_is_rejected() -> None:
         RunAggregator(interval_s=0, mode="local")
     with pytest.raises(ValueError, match="mode"):
         RunAggregator(interval_s=1, mode="cluster")
+
+
+def test_a_worker_with_its_own_clock_is_placed_on_the_masters() -> None:
+    """A worker on another host whose clock runs 7 s ahead: its reports land in the rows of
+    the master's time they were sent in, beside a worker in sync."""
+    agg = RunAggregator(interval_s=2.0, mode="distributed")
+    agg.start(100.0)
+    for k in range(3):
+        start = 100.0 + 2.0 * k
+        agg.add_report("in-sync", _report(start, start + 2.0, [1.0]), received_s=start + 2.01)
+        ahead = _report(start + 7.0, start + 9.0, [2.0, 3.0])
+        agg.add_report("ahead", ahead, received_s=start + 2.02)
+    assert sorted(agg.rows) == [50, 51, 52]
+    assert [agg.rows[k].requests for k in (50, 51, 52)] == [3, 3, 3]
+    assert agg.reported_to_s == pytest.approx(106.0, abs=0.05)
+
+
+def test_transit_time_moves_no_report() -> None:
+    agg = RunAggregator(interval_s=2.0, mode="distributed")
+    agg.start(0.0)
+    agg.add_report("w", _report(0.001, 2.001, [1.0]), received_s=2.2)
+    assert agg.rows[0].covered_from_s == 0.001

@@ -50,7 +50,9 @@ def _controlled_run(latencies_ms: np.ndarray) -> RunAggregator:
             r.record("browse", "JOURNEY", 250.0, None)
             r.record("browse", "GET+CO", 300.0, None)
             start = 1000.0 + 2.0 * interval
-            agg.add_report(f"w{worker}", r.take(start_s=start, end_s=start + 2.0), received_s=start)
+            agg.add_report(
+                f"w{worker}", r.take(start_s=start, end_s=start + 2.0), received_s=start + 2.0
+            )
         agg.sample(1000.0 + 2.0 * interval + 1.0, users=30, workers=3)
     agg.stop(1006.0)
     return agg
