@@ -289,7 +289,8 @@ def test_a_worker_refuses_a_target_the_master_does_not_allow(
     mock, url = _start_mock(network, processes)
     # A plain Locust master of this project's locustfile, aimed at another host without the
     # campaign's permission: the harness would refuse this itself, Locust does not.
-    master_argv = [sys.executable, "-m", "locust", "-f", str(ROOT / "scenarios" / "locustfile.py"), "--master",
+    locustfile = str(ROOT / "scenarios" / "locustfile.py")  # the one portal-load worker loads
+    master_argv = [sys.executable, "-m", "locust", "-f", locustfile, "--master",
                    "--headless", "--master-bind-host", network.address("master"),
                    "--master-bind-port", str(MASTER_PORT), "--expect-workers", "1", "--host",
                    url, "-u", "2", "-r", "2", "-t", "20s", "--loglevel", "WARNING"]  # fmt: skip
