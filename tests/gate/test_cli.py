@@ -135,6 +135,19 @@ def test_baseline_save_refuses_a_partial_run_and_a_bad_name(results, capsys) -> 
     assert "must come from a complete run" in capsys.readouterr().err
 
 
+def test_a_degraded_run_is_no_baseline_unless_forced_and_the_gate_says_so(results, capsys) -> None:
+    """A run whose figures are in doubt (a busy generator, counts that disagree) is
+    ``degraded``: ``baseline save`` refuses it without --force, and the gate's verdict says."""
+    write_run(results / "doubt", _series(5), status="degraded")
+    assert main(["baseline", "save", "doubt", "d", "--out", str(results)]) == 2
+    assert "doubt is degraded: a baseline must come from a complete run" in capsys.readouterr().err
+    assert main(["baseline", "save", "doubt", "d", "--force", "--out", str(results)]) == 0
+    _code, out = _gate(results, "doubt", "--baseline", "base", capsys=capsys)
+    assert "degraded" in out
+    verdict = json.loads((results / "doubt" / "gate" / "verdict.json").read_text())
+    assert "the run is degraded: its figures may not be representative" in verdict["notes"]
+
+
 def test_committed_baselines_are_not_ignored_by_git() -> None:
     def ignored(path: str) -> bool:
         # --no-index: by the .gitignore rules alone (a tracked file is never reported
