@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import IO
 
 from harness.errors import ProcessFailed
+from harness.system import die_with_parent
 
 MOCK_READY = re.compile(r"mock portal ready on (http://\S+) .*admin_token=(\S+)\)")
 MOCK_START_TIMEOUT_S = 60.0
@@ -61,6 +62,7 @@ class Child:
             env=env,
             cwd=REPO_ROOT,
             start_new_session=True,  # Ctrl-C reaches the harness, which stops children in order
+            preexec_fn=die_with_parent(),  # and a harness killed takes its children with it
         )
 
     @property
