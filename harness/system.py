@@ -1,5 +1,5 @@
-"""What the harness asks of the operating system: free loopback ports, children that die with
-the harness, and stopping processes.
+"""What the harness asks of the operating system: free loopback ports, free disk space,
+children that die with the harness, and stopping processes.
 
 Shared by every part that starts a process (the run's children, Prometheus, the stack), so a
 port is found, a child is tied to its parent and a process is stopped one way.
@@ -28,6 +28,12 @@ def free_port(host: str = LOOPBACK) -> int:
         sock.bind((host, 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def free_bytes(path: str | os.PathLike[str]) -> int:
+    """Bytes an unprivileged process may still write on the file system holding ``path``."""
+    st = os.statvfs(path)
+    return st.f_bavail * st.f_frsize
 
 
 def die_with_parent(signum: int = signal.SIGTERM) -> Callable[[], None] | None:
