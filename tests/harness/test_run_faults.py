@@ -4,6 +4,7 @@ master killed. Real processes on loopback; each test reproduces one fault of a r
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -86,6 +87,40 @@ def test_a_target_killed_mid_run_marks_the_run_degraded_with_the_time(tmp_path: 
     assert any("the embedded mock exited" in f and "s into the run" in f
                for f in result["checks"]["flags"])  # fmt: skip
     assert result["checks"]["counts_agree"] is None  # its count can no longer be read
+
+
+@pytest.mark.timeout(240)
+def test_a_host_that_goes_away_marks_the_run_degraded_with_the_time(tmp_path: Path) -> None:
+    mock = subprocess.Popen(
+        [sys.executable, "-m", "mock_portal", "--host", "127.0.0.1", "--port", "0",
+         "--data-dir", str(tmp_path / "mock-data")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )  # fmt: skip
+    try:
+        assert mock.stdout is not None
+        ready = re.search(r"ready on (http://\S+) ", mock.stdout.readline())
+        assert ready, "the mock did not start"
+        out = tmp_path / "results"
+        with portal_load(
+            "run", "--host", ready.group(1), "--duration", "16s", "--workers", "1",
+            "--out", str(out), *LIGHT,
+        ) as proc:  # fmt: skip
+            wait_for(lambda: load_flows(out), 120, "load flowing")
+            mock.kill()
+            killed_at = time.time()
+            output, _ = proc.communicate(timeout=120)
+    finally:
+        mock.kill()
+        mock.communicate()
+    assert proc.returncode == 4, output
+    assert f"the target stopped answering ({ready.group(1)})" in output
+    result = summary(only_run(out))
+    assert result["status"] == "degraded"
+    (lost,) = [f for f in result["checks"]["faults"] if f["kind"] == "target_lost"]
+    assert killed_at - 0.5 <= lost["at_unix_s"] <= killed_at + 3  # the first failed look
+    assert "counts_agree" not in result["checks"]  # no mock of its own to ask
 
 
 @pytest.mark.timeout(240)
