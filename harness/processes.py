@@ -23,6 +23,7 @@ from typing import IO
 
 from harness import package
 from harness.errors import ProcessFailed
+from harness.system import die_with_parent
 
 MOCK_READY = re.compile(r"mock portal ready on (http://\S+) .*admin_token=(\S+)\)")
 MOCK_START_TIMEOUT_S = 60.0
@@ -54,14 +55,17 @@ class Child:
         self.log_path = log_path
         log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log: IO[str] = open(log_path, "a", encoding="utf-8")  # noqa: SIM115
+        self.log_error: OSError | None = None  # why its captured output is no longer logged
         self.proc = subprocess.Popen(
             self.argv,
             stdout=subprocess.PIPE if capture else self._log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             text=True,
+            errors="replace",  # a byte that is not UTF-8 must not stop the log pump
             env=env,
             start_new_session=True,  # Ctrl-C reaches the harness, which stops children in order
+            preexec_fn=die_with_parent(),  # and a harness killed takes its children with it
         )
 
     @property
@@ -89,8 +93,33 @@ class Child:
         if code is None:
             self.signal(signal.SIGKILL)
             code = self.proc.wait()
-        self._log.close()
+        with contextlib.suppress(OSError):  # what is still buffered for a full disk is lost
+            self._log.close()
         return code
+
+    def pump(self) -> None:
+        """Copy a captured output to the log from now on, in a thread of its own."""
+        assert self.proc.stdout is not None, "pump() is for a child started with capture=True"
+        threading.Thread(target=_pump, args=(self.proc.stdout, self), daemon=True).start()
+
+    def write_log(self, line: str) -> None:
+        """Append captured output to the log; once that fails (a full disk), say so once and
+        discard the rest, so that the child's pipe is still drained and it never blocks."""
+        if self.log_error is not None:
+            return
+        try:
+            self._log.write(line)
+            self._log.flush()
+        except ValueError:  # the log was closed at stop
+            pass
+        except OSError as exc:
+            self.log_error = exc
+            print(
+                f"portal-load: cannot write {self.log_path} ({exc.strerror or exc}); "
+                f"the {self.name}'s output is discarded from now on",
+                file=sys.stderr,
+                flush=True,
+            )
 
     def tail(self, lines: int = 20) -> str:
         try:
@@ -100,11 +129,17 @@ class Child:
         return "\n".join(text.splitlines()[-lines:])
 
 
-def _pump(stream: IO[str], log: IO[str]) -> None:
-    for line in stream:
-        with contextlib.suppress(ValueError):  # the log was closed at stop
-            log.write(line)
-            log.flush()
+def _pump(stream: IO[str], child: Child) -> None:
+    """Copy a child's output to its log until the child closes it: never stops reading before
+    then, whatever the log does, so that the child can never block on a full pipe."""
+    try:
+        while line := stream.readline():
+            child.write_log(line)
+    except (OSError, ValueError):  # the pipe was closed at stop
+        pass
+    finally:
+        with contextlib.suppress(OSError):
+            stream.close()
 
 
 def start_mock(
@@ -125,8 +160,8 @@ def start_mock(
         str(run_dir / "mock-data"),
         *extra,
     ]
-    if config:
-        argv += ["--config", config]
+    if config:  # the mock runs in the repository's folder: a relative path is the user's
+        argv += ["--config", str(Path(config).absolute())]
     child = Child("mock", argv, run_dir / "logs" / "mock.log", child_environment(), capture=True)
     assert child.proc.stdout is not None
     deadline = time.monotonic() + MOCK_START_TIMEOUT_S
@@ -134,14 +169,16 @@ def start_mock(
     while True:
         line = stdout.readline()
         if line:
-            child._log.write(line)
+            child.write_log(line)
             match = MOCK_READY.search(line)
             if match:
                 break
         if (not line and not child.alive()) or time.monotonic() > deadline:
             child.stop()
-            raise ProcessFailed(f"the mock portal did not start; see {child.log_path}")
-    threading.Thread(target=_pump, args=(stdout, child._log), daemon=True).start()
+            stdout.close()
+            said = f": {child.tail(1)}" if child.tail(1) else ""
+            raise ProcessFailed(f"the mock portal did not start{said} (see {child.log_path})")
+    child.pump()
     return child, match.group(1), match.group(2)
 
 

@@ -22,7 +22,7 @@ from harness.campaign.model import (
     SearchPlan,
 )
 from harness.campaign.schema import MAX_PROCESSES_PER_CORE, RUN_SECTIONS, SECTIONS, USER_CLASSES
-from harness.campaign.target import check_url
+from harness.campaign.target import check_target, check_url
 from harness.campaign.values import Key, check
 from harness.campaign.workers import check_workers
 from harness.errors import UsageError
@@ -36,6 +36,8 @@ from scenarios.shape_specs import ShapeParamError, build_profile, build_rate_pro
 
 # Descriptors a worker keeps besides its connections (logs, ZeroMQ, the results writer).
 DESCRIPTORS_RESERVED = 64
+# The soft descriptor limit Locust raises itself to at start, if the hard limit allows.
+LOCUST_OPEN_FILES = 10_000
 # Capacity steps are judged on these figures of a step (harness.capacity.search).
 CAPACITY_SLO_METRICS = ("p", "avg", "med", "error_rate")
 CAPACITY_PERCENTILES = (50.0, 90.0, 95.0, 99.0)
@@ -298,6 +300,7 @@ def _check_together(c: Campaign, where: Mapping[tuple[str, str], str], source: s
 
     if c.host:
         check_url(c.host, at("campaign", "host"))
+        check_target(c.host, c.allow_remote, at("campaign", "host"))
     if c.locustfile:
         if not Path(c.locustfile).is_file():
             raise UsageError(f"{at('load', 'locustfile')}: no such file: {c.locustfile}")
@@ -334,6 +337,11 @@ def _check_together(c: Campaign, where: Mapping[tuple[str, str], str], source: s
             f"(the campaign's host is {c.host})"
         )
     check_workers(c, at)
+    if c.mock_config and c.embedded:
+        try:
+            read_toml(Path(c.mock_config), "file")
+        except UsageError as exc:  # the mock would exit with it, in its log only
+            raise UsageError(f"{at('workers', 'mock_config')}: {exc}") from None
     cores = os.cpu_count() or 1
     for key, count in (("count", c.workers), ("mock_workers", c.mock_workers)):
         if count > MAX_PROCESSES_PER_CORE * cores:
@@ -341,12 +349,30 @@ def _check_together(c: Campaign, where: Mapping[tuple[str, str], str], source: s
                 f"{at('workers', key)}: {count} processes on {cores} cores; at most "
                 f"{MAX_PROCESSES_PER_CORE * cores} (more measure the scheduler, not the target)"
             )
+    limit = worker_descriptors()
     if c.open_model:
-        soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         wanted = (c.open_connections or c.open_pool_size or 1000) + DESCRIPTORS_RESERVED
-        if soft != resource.RLIM_INFINITY and wanted > soft:
+        if limit is not None and wanted > limit:
             key = "connections" if c.open_connections else "pool_size"
             raise UsageError(
                 f"{at('load', key)}: {wanted - DESCRIPTORS_RESERVED} connections per worker "
-                f"exceed this machine's descriptor limit ({soft}, ulimit -n)"
+                f"exceed this machine's descriptor limit ({limit}, ulimit -n)"
             )
+    else:  # a closed-model user keeps one connection open
+        per_worker = -(-c.users // c.worker_count())
+        if limit is not None and per_worker + DESCRIPTORS_RESERVED > limit:
+            raise UsageError(
+                f"{at('load', 'users')}: {c.users} users on {c.worker_count()} workers are "
+                f"{per_worker} connections per worker, beyond this machine's descriptor limit "
+                f"({limit}, ulimit -n); add workers or hosts"
+            )
+
+
+def worker_descriptors() -> int | None:
+    """Descriptors a Locust worker may open here: Locust raises its soft limit to 10,000
+    when the hard limit allows. None: no limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return None
+    raised = LOCUST_OPEN_FILES if hard == resource.RLIM_INFINITY else min(LOCUST_OPEN_FILES, hard)
+    return max(int(soft), int(raised))

@@ -28,6 +28,9 @@ DEFAULT_THINK_SCALE = 0.05
 DEFAULT_CAPACITY_SLO = ("p95 < 300ms", "error_rate < 1%")
 DEFAULT_JOIN_TIMEOUT_S = 60.0  # remote workers started by hand, one host after another
 DEFAULT_HEADROOM = 0.3  # run each instance at most at 70 % of its SLO capacity
+# A run with more of its requests failed than this is flagged (degraded, exit code 4): its
+# latencies are those of errors. An injected fault's error rate stays well below it.
+DEFAULT_MAX_FAILURE_RATIO = 0.05
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -72,6 +75,7 @@ class Campaign:
     allow_remote: bool = False
     duration_s: float = DEFAULT_DURATION_S
     seed: int = 1
+    max_failure_ratio: float = DEFAULT_MAX_FAILURE_RATIO
     users: int = DEFAULT_USERS
     spawn_rate: float = DEFAULT_SPAWN_RATE
     shape: str = ""

@@ -34,6 +34,7 @@ SECTIONS: dict[str, dict[str, Key]] = {
         "allow_remote": Key("allow_remote", "bool"),
         "duration": Key("duration_s", "duration", high=MAX_DURATION_S),
         "seed": Key("seed", "int", low=0, high=2**63 - 1),
+        "max_failure_ratio": Key("max_failure_ratio", "share", low=0, high=1),
     },
     "load": {
         "users": Key("users", "int", low=1, high=MAX_USERS),

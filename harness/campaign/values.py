@@ -105,7 +105,18 @@ def check(key: Key, value: Any, where: str) -> Any:
 
 def _limits(key: Key, value: float, where: str, unit: str = "") -> Any:
     if key.low is not None and value < key.low:
-        raise UsageError(f"{where}: {value:g}{unit} is out of range (at least {key.low:g}{unit})")
+        raise UsageError(
+            f"{where}: {_number(value)}{unit} is out of range (at least {_number(key.low)}{unit})"
+        )
     if key.high is not None and value > key.high:
-        raise UsageError(f"{where}: {value:g}{unit} is out of range (at most {key.high:g}{unit})")
+        raise UsageError(
+            f"{where}: {_number(value)}{unit} is out of range (at most {_number(key.high)}{unit})"
+        )
     return value
+
+
+def _number(value: float) -> str:
+    """``1000000`` as written, not ``1e+06``; ``1e+308`` and ``0.05`` as they are."""
+    if float(value).is_integer() and abs(value) < 1e15:
+        return f"{value:.0f}"
+    return f"{value:g}"

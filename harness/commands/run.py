@@ -31,6 +31,11 @@ RUN_FLAGS = (
     ),
     Flag("--duration", "campaign.duration", "run time, e.g. 90s, 5m"),
     Flag("--seed", "campaign.seed", "seed of every random choice of the journeys"),
+    Flag(
+        "--max-failure-ratio",
+        "campaign.max_failure_ratio",
+        "share of failed requests above which the run is flagged, e.g. 0.05 or 5%% (default)",
+    ),
     Flag("--name", "campaign.name", "campaign name (part of the run id)"),
     Flag("--users", "load.users", "concurrent users (closed model)"),
     Flag("--spawn-rate", "load.spawn_rate", "users started per second"),

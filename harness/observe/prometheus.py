@@ -59,7 +59,7 @@ from harness.errors import (
     PrometheusTimeoutError,
 )
 from harness.results.folder import atomic_write
-from harness.system import free_port, process_exited, stop_process
+from harness.system import die_with_parent, free_port, process_exited, stop_process
 from harness.units import format_duration, parse_duration_s
 
 __all__ = [
@@ -536,7 +536,12 @@ class PrometheusServer(PrometheusClient):
             return
         self._log = self.log_path.open("wb")
         self._process = subprocess.Popen(
-            args, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT, cwd=work
+            args,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            cwd=work,
+            preexec_fn=die_with_parent(),  # a server of one run ends with the process that ran it
         )
 
     def _exit_status(self) -> str | None:

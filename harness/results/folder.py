@@ -63,6 +63,8 @@ def new_run_dir(root: Path, name: str) -> tuple[str, Path]:
             path.mkdir(parents=True)
         except FileExistsError:
             continue
+        except OSError as exc:
+            raise ResultsError(f"{root}: cannot create a run folder there: {exc.strerror}") from None
         return run_id, path
     raise ResultsError(f"cannot create a run folder under {root}")
 

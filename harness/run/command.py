@@ -9,9 +9,14 @@
 5. Cross-check the load generator's request count against the mock's own, then print the
    summary and the path of the results.
 
-Exit codes (:class:`harness.errors.ExitCode`): 0 complete, 3 partial (interrupted), 4 degraded
-(a worker was lost, the generator was CPU-bound, reports were rejected, or the numbers
-disagree), 1 a harness error, 2 a usage error. :func:`run_campaign` returns them in a
+While it runs, :class:`harness.run.watch.RunWatch` watches the target and the disk; what it
+finds, a Locust master that died, and a failure ratio above ``max_failure_ratio`` are flags
+of the run (``checks.flags``, ``checks.faults``), as ``docs/operations.md`` lists.
+
+Exit codes (:class:`harness.errors.ExitCode`): 0 complete, 3 partial (interrupted, the disk
+full, or the master died), 4 degraded (a worker or the target was lost, the generator was
+CPU-bound, reports were rejected, too many requests failed, or the numbers disagree or could
+not be checked), 1 a harness error, 2 a usage error. :func:`run_campaign` returns them in a
 :class:`RunOutcome`, with the run's folder and status, for the commands that compose a run
 with more (``run --gate``, ``gate-ab``).
 """
@@ -21,14 +26,14 @@ from __future__ import annotations
 import signal
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
 from harness.campaign import Campaign, check_target
-from harness.errors import ExitCode, ProcessFailed, PrometheusError, WorkersMissing
+from harness.errors import ExitCode, ProcessFailed, PrometheusError, ResultsError, WorkersMissing
 from harness.observe import livestats
 from harness.observe.prometheus import (
     LOADGEN_JOB,
@@ -49,13 +54,20 @@ from harness.results.folder import (
     write_json,
 )
 from harness.run.cluster import JoinWatch, announce, listen_address, master_cluster_options
+from harness.run.disk import check_room
 from harness.run.progress import Progress
 from harness.run.summary import print_summary
+from harness.run.watch import Fault, RunWatch
 from harness.system import LOOPBACK, free_port
 from mock_portal.routes import OPERATIONS_ROUTES
 
 PROGRESS_EVERY_S = 2.0
 START_GRACE_S = 30.0  # locust's own start-up, and the workers' connection to the master
+# From SIGTERM to the master's exit: its workers' last reports, its final write and the
+# linger for Prometheus's last scrape (8 s at most) take a few seconds; past this it is stuck
+# (Locust's shutdown fails on a full disk) and is killed, its last write kept.
+MASTER_STOP_GRACE_S = 30.0
+STOP_GRACE_S = 5.0
 # The generator and the mock count independently; connection errors are counted by one side
 # only, so they may differ a little. More than this is flagged.
 COUNT_TOLERANCE = 0.01
@@ -228,7 +240,8 @@ def run_campaign(
 ) -> RunOutcome:
     """Run one campaign; returns its outcome (see the module docstring)."""
     out = out or sys.stdout
-    check_target(campaign.host, campaign.allow_remote)
+    check_target(campaign.host, campaign.allow_remote, f"{campaign.source}: campaign.host")
+    check_room(campaign)
     if not campaign.embedded:
         load = (
             f"{campaign.arrival_rate:g} visits/s"
@@ -249,6 +262,7 @@ def run_campaign(
     mock: Child | None = None
     prometheus: Any = None
     mock_count: MockCount | None = None
+    watch: RunWatch | None = None
     aborted: str | None = None
     joins: JoinWatch | None = None
     progress = Progress(
@@ -256,8 +270,11 @@ def run_campaign(
     )
     try:
         run_id, run_dir = new_run_dir(Path(campaign.results_dir), campaign.name)
-        atomic_write(run_dir / CAMPAIGN, campaign.to_toml())
-        write_json(run_dir / PROVENANCE, provenance(campaign.seed))
+        try:
+            atomic_write(run_dir / CAMPAIGN, campaign.to_toml())
+            write_json(run_dir / PROVENANCE, provenance(campaign.seed))
+        except OSError as exc:
+            raise ResultsError(f"{run_dir}: cannot write the run's files: {exc.strerror}") from None
         print(f"portal-load: run {run_id} -> {run_dir}", file=out, flush=True)
         host = campaign.host
         if campaign.embedded:
@@ -304,13 +321,18 @@ def run_campaign(
         check = (lambda: abort_check(run_dir)) if abort_check else None
         local_pids = {c.pid for c in children if c.name.startswith("locust-worker-")}
         joins = JoinWatch(campaign, run_dir, local_pids, out)
-        aborted = _watch(campaign, master, metrics_port, progress, interrupted, check, out, joins)
+        watch = RunWatch(host=host, mock=mock, run_dir=run_dir, out=out)
+        aborted = _watch(
+            campaign, master, metrics_port, progress, interrupted, watch, check, out, joins
+        )
         if mock is not None:
             mock_count = _mock_request_count(host)
         if prometheus is not None and mock is not None:
             _wait_for_final_scrape(prometheus, time.time(), out)
     finally:
         progress.close()
+        if watch is not None:
+            watch.close()
         if prometheus is not None:
             prometheus.stop()
         for child in reversed(children):
@@ -319,7 +341,9 @@ def run_campaign(
             signal.signal(s, handler)
 
     missing = joins.missing if joins is not None else None
-    if (interrupted.signum is not None or missing) and not (run_dir / SUMMARY).exists():
+    faults = tuple(watch.faults) if watch is not None else ()
+    stopped = interrupted.signum is not None or faults or missing
+    if stopped and not (run_dir / SUMMARY).exists():
         _write_empty_partial(run_dir)
     summary = read_summary(run_dir)
     if joins is not None:
@@ -335,7 +359,17 @@ def run_campaign(
             if "started" in visits
             else campaign.worker_count() * (campaign.open_pool_size or OPEN_POOL_SIZE)
         )
-    summary = _cross_check(run_dir, summary, mock_count, in_flight_bound)
+    summary = _cross_check(
+        run_dir,
+        summary,
+        mock_count,
+        in_flight_bound,
+        mock_expected=mock is not None,
+        max_failure_ratio=campaign.max_failure_ratio,
+        faults=faults,
+    )
+    if "not_written" in summary["checks"]:
+        print(f"portal-load: {summary['checks']['not_written']}", file=out, flush=True)
     try_write_report(run_dir, warn=lambda message: print(message, file=out))
     print_summary(summary, run_dir, out=out)
     status = str(summary.get("status"))
@@ -362,48 +396,61 @@ def _watch(
     metrics_port: int,
     progress: Progress,
     interrupted: _Interrupted,
+    watch: RunWatch,
     abort_check: Callable[[], str | None] | None = None,
     out: Any = None,
     joins: JoinWatch | None = None,
 ) -> str | None:
-    """Show progress until the master exits; returns the reason the run was aborted, if."""
+    """Show progress until the master exits; returns the reason the run was aborted, if. A
+    master that dies leaves a ``master_died`` fault in ``watch``; one that died before it
+    wrote any results is a :class:`ProcessFailed`."""
     # Any path serves the metrics, but only "/metrics" counts as a scrape towards the master's
     # --metrics-linger: the live view must not stand in for Prometheus's final scrape.
     url = f"http://127.0.0.1:{metrics_port}/live"
     started = time.monotonic()
     rates = livestats.LiveRates()
-    stop_sent = False
+    stop_sent_at: float | None = None
     aborted: str | None = None
     deadline = started + campaign.duration_s + START_GRACE_S + 30
     if campaign.remote_workers:
         deadline += campaign.join_timeout_s
     while master.alive():
-        if interrupted.signum is not None and not stop_sent:
-            master.signal(signal.SIGTERM)
-            stop_sent = True
-        if time.monotonic() > deadline and not stop_sent:
-            master.signal(signal.SIGTERM)
-            stop_sent = True
+        watch.poll()
         missing = joins.poll(time.monotonic() - started) if joins is not None else None
-        if missing and not stop_sent:  # the line is the run's error (WorkersMissing)
-            master.signal(signal.SIGTERM)
-            stop_sent = True
-        reason = abort_check() if abort_check is not None and not stop_sent else None
+        reason = abort_check() if abort_check is not None and stop_sent_at is None else None
         if reason:
             aborted = reason
             print(f"portal-load: aborting the run: {reason}", file=out or sys.stdout, flush=True)
+        # missing remote workers: the line is the run's error (WorkersMissing)
+        stop = interrupted.signum is not None or time.monotonic() > deadline or bool(missing)
+        if (stop or watch.stop_reason or reason) and stop_sent_at is None:
             master.signal(signal.SIGTERM)
-            stop_sent = True
+            stop_sent_at = time.monotonic()
+        elif stop_sent_at is not None and time.monotonic() - stop_sent_at > MASTER_STOP_GRACE_S:
+            master.signal(signal.SIGKILL)  # a master stuck in its shutdown (a full disk)
+            master.wait(STOP_GRACE_S)
+            watch.record(
+                Fault(
+                    "master_died",
+                    time.time(),
+                    f"the Locust master did not stop within {MASTER_STOP_GRACE_S:g} s of "
+                    "SIGTERM and was killed",
+                )
+            )
+            break
         cur = livestats.scrape(url)
         elapsed = time.monotonic() - started
-        note = "stopping" if stop_sent else ""
+        note = "stopping" if stop_sent_at is not None else ""
         progress.show(elapsed, rates.update(cur) if cur else None, note)
         master.wait(PROGRESS_EVERY_S)
     code = master.proc.returncode
     if joins is not None and joins.refused_exit(code):
         return aborted
-    if code not in (0, 1) and not stop_sent:  # 1: locust's "the test had failures"
-        raise ProcessFailed(f"the Locust master exited with {code}:\n{master.tail()}")
+    if code not in (0, 1) and stop_sent_at is None:  # 1: locust's "the test had failures"
+        if not (watch.run_dir / SUMMARY).exists():
+            raise ProcessFailed(f"the Locust master exited with {code}:\n{master.tail()}")
+        how = f"signal {-code}" if code < 0 else f"status {code}"
+        watch.record(Fault("master_died", time.time(), f"the Locust master died ({how})"))
     return aborted
 
 
@@ -460,13 +507,24 @@ def _write_empty_partial(run_dir: Path) -> None:
 
 
 def _cross_check(
-    run_dir: Path, summary: dict[str, Any], mock: MockCount | None, in_flight_bound: int
+    run_dir: Path,
+    summary: dict[str, Any],
+    mock: MockCount | None,
+    in_flight_bound: int,
+    *,
+    mock_expected: bool = False,
+    max_failure_ratio: float = 1.0,
+    faults: Sequence[Fault] = (),
 ) -> dict[str, Any]:
-    """Flag numbers that may be lies: a busy generator, or counts that disagree with the mock."""
+    """Flag numbers that may be lies: a busy generator, counts that disagree with the mock or
+    could not be checked, too many failures, and the faults seen while the run ran."""
     flags: list[str] = []
     checks: dict[str, Any] = {"flags": flags}
+    cut_short = _fault_flags(summary, faults, checks)  # first: the cause of what follows
     total = summary.get("total", {}).get("count")
-    if mock is not None and isinstance(total, int | float):
+    if cut_short:
+        pass  # the generator's count ends before the run did: no count to compare
+    elif mock is not None and isinstance(total, int | float):
         mock_count = mock.answered
         checks["mock_request_count"] = mock_count
         checks["loadgen_request_count"] = total
@@ -482,6 +540,21 @@ def _cross_check(
             flags.append(
                 f"the load generator counted {total:.0f} requests, the mock {mock_count:.0f}"
             )
+    elif mock_expected:
+        checks["counts_agree"] = None
+        flags.append(
+            "the embedded mock's own request count could not be read: "
+            "the load generator's count is unchecked"
+        )
+    failed = summary.get("total", {}).get("failures")
+    if isinstance(total, int | float) and isinstance(failed, int | float) and total > 0:
+        checks["failure_ratio"] = round(failed / total, 6)
+        checks["max_failure_ratio"] = max_failure_ratio
+        if failed / total > max_failure_ratio:
+            flags.append(
+                f"{failed:,.0f} of {total:,.0f} requests failed ({failed / total:.1%}), above "
+                f"max_failure_ratio ({max_failure_ratio:.1%})"
+            )
     telemetry_flags = summary.get("flags") or []
     if "loadgen_cpu_high" in telemetry_flags:
         flags.append(
@@ -491,9 +564,43 @@ def _cross_check(
     if "reports_rejected" in telemetry_flags:
         flags.append("worker reports could not be merged: the counts are incomplete")
     summary["checks"] = checks
-    if flags and summary.get("status") == "complete":
+    if cut_short:
+        # The load generator's results end before the run did: no claim beyond them.
+        summary["status"] = "partial"
+    elif flags and summary.get("status") == "complete":
         # A run whose figures are in doubt is not complete: a baseline refuses it, the gate
         # says so, and the exit code is 4.
         summary["status"] = "degraded"
-    write_json(run_dir / SUMMARY, summary)
+    try:
+        write_json(run_dir / SUMMARY, summary)
+    except OSError as exc:
+        checks["not_written"] = f"{run_dir / SUMMARY} keeps the load generator's last write: {exc}"
     return summary
+
+
+def _fault_flags(summary: dict[str, Any], faults: Sequence[Fault], checks: dict[str, Any]) -> bool:
+    """The faults as flags, with the time into the run; True if the results were cut short
+    (the disk filled up, or the master died before its final write)."""
+    if not faults:
+        return False
+    start = summary.get("start_unix_s") or faults[0].at_unix_s
+    checks["faults"] = [f.as_dict(start) for f in faults]
+    flags: list[str] = checks["flags"]
+    cut_short = False
+    for fault, entry in zip(faults, checks["faults"], strict=True):
+        at = f"{entry['at_s']:.0f} s into the run"
+        if fault.kind == "master_died":
+            covers = summary.get("covers_until_unix_s")
+            covered = (
+                f"the results cover its first {max(covers - start, 0.0):.0f} s"
+                if isinstance(covers, int | float)
+                else "the results cover an unknown part of it"
+            )
+            flags.append(f"{fault.reason} {at}; {covered} (covers_until_unix_s), no more")
+            cut_short = cut_short or not summary.get("final")
+        elif fault.kind == "disk_full":
+            flags.append(f"{fault.reason} ({at})")
+            cut_short = True
+        else:
+            flags.append(f"{fault.reason} {at}")
+    return cut_short

@@ -72,6 +72,7 @@ class WorkerHealth:
     index: int | None = None
     first_report_s: float | None = None
     last_report_s: float | None = None
+    reported_to_s: float | None = None  # Unix time its latest merged interval ends at
     reports: int = 0
     requests: int = 0
     users: int = 0
@@ -259,6 +260,7 @@ class RunAggregator:
         health.reports += 1
         health.first_report_s = health.first_report_s or received_s
         health.last_report_s = received_s
+        health.reported_to_s = max(health.reported_to_s or end_s, end_s)
         if isinstance(report.get("index"), int):
             health.index = report["index"]
         if "users" in report:
@@ -357,6 +359,20 @@ class RunAggregator:
         return True
 
     # -- derived --------------------------------------------------------------------------
+    def covered_to_s(self) -> float | None:
+        """Unix time up to which every worker still reporting has its intervals merged (and
+        no later than the test's stop): the results hold what was sent before it, and say
+        nothing of what came after. None before any report."""
+        ends = [
+            w.reported_to_s
+            for w in self.workers.values()
+            if w.state == "ok" and w.reported_to_s is not None
+        ]
+        if not ends:
+            return None
+        covered = min(ends)
+        return covered if self.stop_s is None else min(covered, self.stop_s)
+
     def end_s(self) -> float | None:
         return self.stop_s if self.stop_s is not None else self.last_update_s
 

@@ -14,7 +14,8 @@ sends the interval's HDR histograms to the master with
 ``runner.send_message("portal_hdr", report)``. The master (or the local process: Locust's
 ``LocalRunner`` delivers the same message to itself) merges them in a
 :class:`~scenarios.telemetry.aggregate.RunAggregator`, watches worker heartbeats, writes the
-results folder every :data:`WRITE_INTERVAL_S` seconds and at the end, and serves
+results folder after every interval reported (every report near the end, at least every
+:data:`WRITE_INTERVAL_S` seconds) and at the end, and serves
 ``/metrics``. ``--processes N`` is a master with N forked workers: the same path.
 
 Custom arguments (also environment variables):
@@ -61,8 +62,14 @@ MESSAGE_TYPE = "portal_hdr"
 # Prometheus scrapes every 2 s (dashboards/prometheus/prometheus.yml); reports at the same
 # pace keep the live counters one scrape behind at most.
 REPORT_INTERVAL_S = 2.0
-# How much of an interrupted run a killed master may lose; each write costs a few ms per key.
+# The results are written on the first tick after each merged report (a killed master loses
+# at most one interval), and at least this often while nothing is reported.
 WRITE_INTERVAL_S = 5.0
+# Within this many seconds of the run time's end, and once the test stopped, a report is
+# written as it arrives (the last ones are those a master killed at the end would lose), but
+# not twice within NEAR_END_GAP_S: a write of 50 request keys takes about 0.1 s.
+NEAR_END_S = 10.0
+NEAR_END_GAP_S = 0.5
 # Health checks on the master (missing workers, users): Locust's heartbeat is 1 s.
 TICK_S = 1.0
 # Event-loop lag probe: a greenlet that should wake every 50 ms; lateness is lag.
@@ -217,6 +224,9 @@ class MasterTelemetry:
         self._process.cpu_percent(None)
         self._known_workers: set[str] = set()
         self._last_write_s = 0.0
+        self._written_update_s: float | None = None  # aggregator.last_update_s at the last write
+        run_time = getattr(options, "run_time", None)
+        self.run_time_s = float(run_time) if isinstance(run_time, int | float) else None
         self._final_written = False
         runner.register_message(MESSAGE_TYPE, self.on_report)
         hooks = environment.events
@@ -248,6 +258,15 @@ class MasterTelemetry:
     # -- events ------------------------------------------------------------------------------
     def on_report(self, environment: Environment, msg: Any, **_kwargs: Any) -> None:
         self.merge("local" if not self.distributed else str(msg.node_id), msg.data)
+        self.write_if_near_end(time.time())
+
+    def write_if_near_end(self, now_s: float) -> None:
+        agg = self.aggregator
+        if agg.start_s is None or now_s - self._last_write_s < NEAR_END_GAP_S:
+            return
+        ending = self.run_time_s is not None and now_s >= agg.start_s + self.run_time_s - NEAR_END_S
+        if ending or agg.stop_s is not None:
+            self.write(final=False)
 
     def merge(self, worker_id: str, report: Any) -> None:
         try:
@@ -260,6 +279,7 @@ class MasterTelemetry:
         report = data.get(MESSAGE_TYPE)
         if report is not None:
             self.merge(str(client_id), report)
+            self.write_if_near_end(time.time())
 
     def on_test_start(self, **_kwargs: Any) -> None:
         self.aggregator.start(time.time())
@@ -304,7 +324,8 @@ class MasterTelemetry:
         )
         if self.distributed:
             self.watch_workers(now_s)
-        if now_s - self._last_write_s >= WRITE_INTERVAL_S:
+        reported = self.aggregator.last_update_s != self._written_update_s
+        if reported or now_s - self._last_write_s >= WRITE_INTERVAL_S:
             self.write(final=False)
 
     def watch_workers(self, now_s: float) -> None:
@@ -325,6 +346,7 @@ class MasterTelemetry:
 
     def write(self, *, final: bool) -> None:
         self._last_write_s = time.time()
+        self._written_update_s = self.aggregator.last_update_s
         if self.results_dir is None or self._final_written:
             return
         total = self.runner.stats.total

@@ -8,8 +8,11 @@ the same folder, ``fsync``, ``os.replace``), in this order, ``summary.json`` las
 - ``failures.csv``: failure counts per request key and reason;
 - ``summary.json``: schema-versioned statistics and the run's status.
 
-They are written when a test starts, every few seconds while it runs (so a killed master
-still leaves complete, parseable files, marked ``partial``), and when it ends.
+They are written when a test starts, after every interval the workers report while it runs,
+on every report near its end (so a killed master still leaves complete, parseable files,
+marked ``partial``, that lack a second or two), and when it ends. ``covers_until_unix_s``
+says up to when the files hold every worker's reports; a summary written while the test
+runs ends there (``end_unix_s``, ``duration_s``) and claims nothing after it.
 ``docs/results-format.md`` describes every field.
 
 Pure (no Locust, no gevent): the harness imports :func:`read_summary`,
@@ -163,7 +166,11 @@ def build_summary(
 ) -> dict[str, Any]:
     """``summary.json`` as a dict (see ``docs/results-format.md``)."""
     written_s = time.time() if written_s is None else written_s
-    duration_s = agg.duration_s()
+    covers_s = agg.covered_to_s()
+    end_s = agg.end_s()
+    if agg.stop_s is None and covers_s is not None:
+        end_s = covers_s  # written while the test runs: no claim beyond the merged reports
+    duration_s = max(end_s - agg.start_s, 0.0) if end_s is not None and agg.start_s else 0.0
     requests = _section(agg, "requests", duration_s)
     total_failures: dict[str, int] = {}
     for row in requests:
@@ -194,7 +201,6 @@ def build_summary(
         flags.append("worker_lost")
     if agg.rejected_reports:
         flags.append("reports_rejected")
-    end_s = agg.end_s()
     return {
         "schema": SCHEMA_VERSION,
         "run_id": run_id,
@@ -208,6 +214,7 @@ def build_summary(
         "end_time": _iso(end_s),
         "duration_s": round(duration_s, 3),
         "written_unix_s": written_s,
+        "covers_until_unix_s": covers_s,
         "interval_s": agg.interval_s,
         "users": {"max": agg.users_max, "last": agg.users_last},
         "workers": {

@@ -175,3 +175,72 @@ def test_a_project_s_defaults_come_from_portal_load_toml_or_pyproject(tmp_path: 
     _write(tmp_path, "[load]\nusers = 5\n[campaign]\nhost = 'http://192.0.2.7'\n")
     assert "192.0.2.7 is not on loopback" in run("campaign.toml").stderr  # the file wins
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "says"),
+    [
+        ("[campaign]\nhost = 'http://127.0.0.1:99999'\n", "campaign.host", "Port out of range"),
+        ("[campaign]\nhost = 'ftp://x'\n", "campaign.host", "expected http(s)://"),
+        ("[campaign]\nhost = 'http://192.0.2.10'\n", "campaign.host", "not on loopback"),
+        ("[load]\nshape = 'ramp'\narrival_rate = 5.0\n", "load.shape", "not both"),
+        ("[campaign]\nhost = 'http://127.0.0.1:1'\n[workers]\nmock_workers = 2\n",
+         "workers.mock_workers", "embedded mock only"),
+        ("[workers]\ncount = 100000\n", "workers.count", "100000 processes on"),
+        ("[workers]\nmock_workers = 5000\n", "workers.mock_workers", "5000 processes on"),
+        ("[load]\nusers = 1e9\n", "load.users", "expected an integer"),
+        ("[load]\nusers = 1000000000\n", "load.users", "out of range (at most 1000000)"),
+        ("[campaign]\nduration = 1e308\n", "campaign.duration", "at most 604800 s"),
+        ("[campaign]\nmax_failure_ratio = 1.5\n", "campaign.max_failure_ratio", "at most 1"),
+        ("[workers]\nmock_config = 'no-such-mock.toml'\n", "workers.mock_config",
+         "no-such-mock.toml: no such file"),
+    ],
+)  # fmt: skip
+def test_every_mistake_is_one_line_naming_the_file_and_the_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, key: str, says: str
+) -> None:
+    path = _write(tmp_path, text)
+    assert main(["run", str(path), "--out", str(tmp_path / "results")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"UsageError: {path}: {key}: "), err
+    assert says in err and err.count("\n") == 1, err
+    assert not (tmp_path / "results").exists()  # refused before anything started
+
+
+@pytest.mark.parametrize(
+    ("flags", "says"),
+    [
+        (["--duration", "abc"], "--duration: expected a duration"),
+        (["--host", "http://192.0.2.10"], "--host: http://192.0.2.10 is not on loopback"),
+        (["--mock-config", "no-such-mock.toml"], "--mock-config: no-such-mock.toml: no such file"),
+        (["--max-failure-ratio", "lots"], "--max-failure-ratio: expected a fraction"),
+        (["--workers", "100000"], "--workers: 100000 processes on"),
+    ],
+)
+def test_a_flag_s_mistake_names_the_flag_as_typed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], flags: list[str], says: str
+) -> None:
+    assert main(["run", *flags, "--out", str(tmp_path / "results")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"UsageError: {says}"), err
+    assert err.count("\n") == 1, err
+    assert not (tmp_path / "results").exists()
+
+
+def test_the_failure_ratio_limit_is_a_share() -> None:
+    assert load_campaign(None).max_failure_ratio == 0.05
+    assert load_campaign(None, max_failure_ratio="1%").max_failure_ratio == 0.01
+
+
+def test_users_beyond_the_descriptors_of_the_workers_are_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import resource
+
+    monkeypatch.setattr(resource, "getrlimit", lambda _which: (1024, 4096))
+    path = _write(tmp_path, "[load]\nusers = 9000\n[workers]\ncount = 2\n")
+    with pytest.raises(UsageError) as info:
+        load_campaign(path)
+    assert str(info.value).startswith(f"{path}: load.users: 9000 users on 2 workers are 4500 ")
+    assert "(4096, ulimit -n)" in str(info.value)
+    assert load_campaign(path, workers=4).users == 9000  # 2250 per worker fit

@@ -163,3 +163,22 @@ def test_flags_report_a_busy_generator_and_a_lost_worker(tmp_path: Path) -> None
         True,
         "missing",
     )
+
+
+def test_a_summary_written_mid_run_claims_nothing_beyond_the_reports_it_holds() -> None:
+    """One worker has reported to 1004 s, the other only to 1002 s (its next report is on its
+    way when a killed master writes no more): the summary covers 1000..1002 s."""
+    agg = RunAggregator(interval_s=2.0, mode="distributed")
+    agg.start(1000.0)
+    for worker, ends in (("a", (1002.0, 1004.0)), ("b", (1002.0,))):
+        for end in ends:
+            r = IntervalRecorder()
+            r.record("/api/v1/me", "GET", 10.0, None)
+            agg.add_report(worker, r.take(start_s=end - 2.0, end_s=end), received_s=end + 0.05)
+    mid = results.build_summary(agg, run_id="r", final=False, written_s=1005.0)
+    assert mid["covers_until_unix_s"] == 1002.0
+    assert (mid["end_unix_s"], mid["duration_s"]) == (1002.0, 2.0)
+    agg.stop(1003.5)  # the test stops; the reports then cover to its stop, no further
+    stopped = results.build_summary(agg, run_id="r", final=True, written_s=1005.0)
+    assert stopped["covers_until_unix_s"] == 1002.0
+    assert stopped["end_unix_s"] == 1003.5
