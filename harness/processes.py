@@ -23,7 +23,7 @@ from harness.errors import ProcessFailed
 MOCK_READY = re.compile(r"mock portal ready on (http://\S+) .*admin_token=(\S+)\)")
 MOCK_START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 20.0
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 LOCUSTFILE = REPO_ROOT / "locustfile.py"
 
 
