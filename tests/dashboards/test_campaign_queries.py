@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -26,7 +25,7 @@ from harness.observe.prometheus import PrometheusConfig, PrometheusServer, Sampl
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(shutil.which("prometheus") is None, reason="prometheus not installed"),
+    pytest.mark.needs("prometheus"),
 ]
 
 DURATION_S = 15

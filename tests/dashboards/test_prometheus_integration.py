@@ -8,7 +8,6 @@ thread keeps making observations so that rates and quantiles have something to s
 from __future__ import annotations
 
 import random
-import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -30,7 +29,7 @@ from harness.observe.prometheus import (
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(shutil.which("prometheus") is None, reason="prometheus not installed"),
+    pytest.mark.needs("prometheus"),
 ]
 
 ROUTES = (("/api/v1/services", "GET"), ("/oauth2/login", "POST"), ("/api/v1/payments", "POST"))
