@@ -70,6 +70,9 @@ PROMETHEUS_SHORT_RUN_S = 300.0
 # Scrape intervals the master keeps /metrics up for after the run, until Prometheus has read
 # the final values (--metrics-linger); and the harness waits for the mock's last scrape.
 FINAL_SCRAPES = 3
+# `--web`: the web UI stays up this long after the run (Locust's --autoquit), to read its
+# final figures; well inside the watchdog's margin past the run time.
+WEB_LINGER_S = 15
 
 
 class _Interrupted:
@@ -81,7 +84,12 @@ class _Interrupted:
 
 
 def master_options(
-    c: Campaign, host: str, run_dir: Path, master_port: int, metrics_port: int
+    c: Campaign,
+    host: str,
+    run_dir: Path,
+    master_port: int,
+    metrics_port: int,
+    web_port: int | None = None,
 ) -> list[str]:
     opts = [
         "--master",
@@ -114,7 +122,8 @@ def master_options(
         str(max(64, c.worker_count())),
     ]
     if c.web:
-        opts += ["--autostart", "--web-host", "127.0.0.1", "--web-port", str(free_port())]
+        opts += ["--autostart", "--autoquit", str(WEB_LINGER_S), "--web-host", "127.0.0.1",
+                 "--web-port", str(web_port or free_port())]  # fmt: skip
     else:
         opts += ["--headless"]
     if c.open_model:
@@ -248,13 +257,23 @@ def run_campaign(
             linger_s = FINAL_SCRAPES * prometheus.config.scrape_interval_s + 2.0
             extra_env["PORTAL_METRICS_LINGER"] = f"{linger_s:g}"
         env = child_environment(extra_env)
+        web_port = free_port() if campaign.web else None
         master = Child(
             "locust-master",
-            locust_argv(master_options(campaign, host, run_dir, master_port, metrics_port)),
+            locust_argv(
+                master_options(campaign, host, run_dir, master_port, metrics_port, web_port)
+            ),
             run_dir / "logs" / "locust-master.log",
             env,
         )
         children.append(master)
+        if web_port is not None:
+            print(
+                f"portal-load: Locust web UI at http://127.0.0.1:{web_port}/ "
+                f"(until {WEB_LINGER_S} s after the run)",
+                file=out,
+                flush=True,
+            )
         for i in range(campaign.worker_count()):
             argv = locust_argv(
                 [
