@@ -9,9 +9,10 @@ One concept per module:
 - :mod:`.open_model` and :mod:`.arrivals` - the open-model executor and its arrival schedules;
 - :mod:`.shapes` and :mod:`.profiles` - load shapes selectable with ``--shape``;
 - :mod:`.workload` - the workload model derived from the seed figures;
-- :mod:`.citizens` and :mod:`.settings` - the test-citizen pool and the journeys' options.
+- :mod:`.citizens` and :mod:`.settings` - the test-citizen pool and the journeys' options;
+- :mod:`.routes` - the API route template each request name calls.
 
-``workload``, ``profiles``, ``arrivals`` and ``citizens`` are pure arithmetic and import neither
-gevent nor Locust; everything else runs inside a Locust process. Nothing here imports the mock
-or the harness (gevent and asyncio never share a process).
+``workload``, ``profiles``, ``arrivals``, ``citizens`` and ``routes`` are pure and import
+neither gevent nor Locust; everything else runs inside a Locust process. Nothing here imports
+the mock or the harness (gevent and asyncio never share a process).
 """
