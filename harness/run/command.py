@@ -30,6 +30,7 @@ from typing import Any
 from harness.campaign import Campaign, check_target
 from harness.errors import ExitCode, ProcessFailed, PrometheusError
 from harness.observe import livestats
+from harness.observe.mock_metrics import save_mock_metrics
 from harness.observe.prometheus import (
     LOADGEN_JOB,
     MOCK_JOB,
@@ -293,6 +294,7 @@ def run_campaign(
         aborted = _watch(campaign, master, metrics_port, progress, interrupted, check, out)
         if mock is not None:
             mock_count = _mock_request_count(host)
+            save_mock_metrics(host, run_dir)  # the portal's own latency per route, for the report
         if prometheus is not None and mock is not None:
             _wait_for_final_scrape(prometheus, time.time(), out)
     finally:
