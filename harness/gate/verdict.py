@@ -252,8 +252,8 @@ def _md_power(v: Verdict) -> list[str]:
     if weak:
         lines.append(
             f"**Underpowered**: {len(weak)} comparisons could not detect their tolerance "
-            "(a slowdown of twice the tolerance or more could pass): a longer run, more load "
-            "or `gate-ab --rounds N` narrows them."
+            "(a slowdown of twice the tolerance would pass more often than not): a longer run, "
+            "more load or `gate-ab --rounds N` narrows them."
         )
     for r in thin:
         lines.append(f"**Underpowered SLO**: `{_md_escape(r.target)}` {_md_escape(r.message)}.")

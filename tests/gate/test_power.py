@@ -94,6 +94,23 @@ def test_a_powered_a_a_run_passes(tmp_path: Path, capsys) -> None:
     assert "gate: PASS" in out
 
 
+def test_a_met_p99_slo_on_too_few_requests_is_underpowered(tmp_path: Path) -> None:
+    root = tmp_path / "results"
+    write_run(root / "short", {NAMES[0]: latency_ms(np.random.default_rng(3), 300)})
+    slo = tmp_path / "slo.toml"
+    slo.write_text('total = ["p50 < 10s", "p99 < 10s"]\n')
+    code = main(["gate", "short", "--slo", str(slo), "--out", str(root)])
+    assert code == ExitCode.OK
+    verdict = json.loads((root / "short" / "gate" / "verdict.json").read_text())
+    assert verdict["outcome"] == "underpowered"
+    assert [r["underpowered"] for r in verdict["slo"]] == [False, True]
+    assert "too few beyond p99" in verdict["slo"][1]["message"]
+    markdown = (root / "short" / "gate" / "summary.md").read_text()
+    assert markdown.startswith("## Performance gate: UNDERPOWERED\n\n**Underpowered SLO**")
+    code = main(["gate", "short", "--slo", str(slo), "--require-power", "--out", str(root)])
+    assert code == ExitCode.UNDERPOWERED
+
+
 def test_a_corrected_slo_on_a_closed_model_run_says_why_it_has_no_data(tmp_path: Path) -> None:
     root = tmp_path / "results"
     write_run(root / "closed", _series(1, 500))
