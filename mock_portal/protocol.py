@@ -2,7 +2,7 @@
 
 aiohttp answers a request it cannot parse (a bad request line, a header without a colon, an
 oversized field, a bad chunk) before any middleware runs, as ``text/plain``. The portal's
-contract is that every error is ``application/problem+json`` (DESIGN §3), so the mock's
+contract is that every error is ``application/problem+json`` (docs/api.md), so the mock's
 runner uses a request handler whose error answers are problem details, with the parser's
 reason as the detail. The connection is still closed after such an answer, as aiohttp does:
 after a framing error the next request's start cannot be trusted.

@@ -1,7 +1,7 @@
 """Test citizens: credentials derived from the index, and an allocator that never hands one
 citizen to two journeys running at once.
 
-The mock (and any test deployment) knows the same pool (DESIGN §3): login ``citizen-<n>``,
+The mock (and any test deployment) knows the same pool (docs/api.md): login ``citizen-<n>``,
 password ``Passw0rd-<n>``, a second factor when ``n % 5 == 0``. Locust workers do not talk to
 each other, so the allocator stripes the pool: worker ``w`` takes ``offset + w``,
 ``offset + w + stride``, ``offset + w + 2 * stride``, ... With ``stride`` at least the number
@@ -21,7 +21,7 @@ __all__ = ["Citizen", "CitizenAllocator"]
 # Default stride: the most Locust workers a campaign is expected to run (one per core of a
 # few load-generator hosts). A larger value only shortens each worker's stripe.
 DEFAULT_STRIDE = 64
-DEFAULT_POOL_SIZE = 1_000_000  # the mock's default pool (DESIGN §3)
+DEFAULT_POOL_SIZE = 1_000_000  # the mock's default pool (docs/api.md)
 MFA_EVERY = 5
 
 

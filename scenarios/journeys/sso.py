@@ -1,7 +1,7 @@
 """Single sign-on as a browser does it: authorization code with PKCE, second factor, refresh,
 logout.
 
-Login (3-4 requests before the profile, DESIGN §3)::
+Login (3-4 requests before the profile, docs/api.md)::
 
     GET  /oauth2/authorize?...&code_challenge=S256(verifier)&state=...  -> login_challenge
     POST /oauth2/login {login_challenge, login, password}               -> 302 | mfa_token
@@ -41,7 +41,7 @@ __all__ = [
 CLIENT_ID = "portal-web"
 REDIRECT_URI = "http://localhost/callback"
 SCOPE = "openid profile applications payments"
-OTP_CODE = "000000"  # the mock's test-mode second factor (DESIGN §3)
+OTP_CODE = "000000"  # the mock's test-mode second factor (docs/api.md)
 LOGIN_STEPS = ("challenge", "second factor", "code", "tokens", "profile")
 
 
