@@ -24,9 +24,8 @@ from typing import Any
 import pytest
 
 from dashboards.queries import evaluate_all
-from harness.observe.prometheus import PrometheusConfig, PrometheusServer
+from harness.observe.prometheus import PrometheusConfig, PrometheusServer, Sample
 from scenarios.routes import API_ROUTES
-from tests.dashboards.test_campaign_queries import At
 
 pytestmark = [pytest.mark.slow, pytest.mark.needs("prometheus")]
 
@@ -48,6 +47,17 @@ count = 1
 dir = "{results}"
 prometheus = true
 """
+
+
+class At:
+    """A query client pinned to one evaluation time."""
+
+    def __init__(self, prom: PrometheusServer, at_s: float) -> None:
+        self.prom = prom
+        self.at_s = at_s
+
+    def query(self, expr: str, *, at_s: float | None = None) -> list[Sample]:
+        return self.prom.query(expr, at_s=self.at_s if at_s is None else at_s)
 
 
 def _value(prom: Any, expr: str, at_s: float) -> float:
