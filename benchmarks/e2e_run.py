@@ -53,7 +53,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 STOCK_ENV = "PORTAL_E2E_STOCK_LOCUSTFILE"
 TARGET_RPS_2_CORES = 5000.0  # the target for mixed journeys on this 2-core machine
-NATIONAL_PEAK_RPS = 7000.0  # DESIGN §1: the portal's peak
+NATIONAL_PEAK_RPS = 7000.0  # the portal's published peak (docs/workload-model.md)
 MAX_FAILURE_RATIO = 0.01
 GROWTH = 1.03  # a step must beat the best so far by 3 % to count as growth
 FLAT_STEPS = 2  # steps in a row without growth that end a ladder

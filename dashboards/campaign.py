@@ -4,6 +4,13 @@ from __future__ import annotations
 
 from grafana_foundation_sdk.builders.dashboard import Dashboard
 
+from dashboards.campaign_latency import (
+    client_vs_server_by_route,
+    corrected_p99,
+    difference_by_route,
+    p95_difference_by_route,
+    service_vs_corrected,
+)
 from dashboards.panels import (
     PanelBuilder,
     Query,
@@ -37,12 +44,16 @@ def workers() -> PanelBuilder:
     )
 
 
+VISITS_PER_S = "suffix: visits/s"
+
+
 def target_rate() -> PanelBuilder:
     return stat_panel(
-        "Target rate",
-        "Request rate the load shape asks for.",
+        "Target arrival rate",
+        "Visits (journey starts) per second the open model aims at; 0 in the closed model. "
+        "A visit makes several requests: compare it with the started visits, not req/s.",
         [Query(f"sum(loadgen_target_rps{{{LG}}})", instant=True)],
-        unit="reqps",
+        unit=VISITS_PER_S,
     )
 
 
@@ -84,22 +95,38 @@ def p95_response_time() -> PanelBuilder:
 
 def throughput() -> PanelBuilder:
     return timeseries_panel(
-        "Throughput: target vs achieved",
-        "A gap between the lines means the generator, not the portal, limits the load.",
+        "Throughput",
+        "HTTP requests sent per second, and those that failed.",
         [
-            Query(f"sum(loadgen_target_rps{{{LG}}})", "target"),
-            Query(f"sum(rate(loadgen_requests_total{{{LG}}}{RATE}))", "achieved"),
+            Query(f"sum(rate(loadgen_requests_total{{{LG}}}{RATE}))", "requests"),
             Query(f"sum(rate(loadgen_failures_total{{{LG}}}{RATE}))", "failed"),
         ],
         unit="reqps",
     )
 
 
+def arrivals() -> PanelBuilder:
+    return timeseries_panel(
+        "Arrivals: target vs started (open model)",
+        "Visits per second the open model aims at, those it started and those it dropped; a "
+        "gap between the first two means the generator, not the portal, limits the load.",
+        [
+            Query(f"sum(rate(loadgen_target_starts_total{{{LG}}}{RATE}))", "target"),
+            Query(f"sum(rate(loadgen_starts_total{{{LG}}}{RATE}))", "started"),
+            Query(f"sum(rate(loadgen_dropped_starts_total{{{LG}}}{RATE}))", "dropped"),
+        ],
+        unit=VISITS_PER_S,
+    )
+
+
 def users_over_time() -> PanelBuilder:
     return timeseries_panel(
         "Users",
-        "Simulated citizens over time: the load shape as run.",
-        [Query(f"sum(loadgen_users{{{LG}}})", "users")],
+        "Simulated citizens over time, and how many the run (or its load shape) asks for.",
+        [
+            Query(f"sum(loadgen_users{{{LG}}})", "users"),
+            Query(f"sum(loadgen_target_users{{{LG}}})", "target"),
+        ],
         unit="none",
     )
 
@@ -232,8 +259,10 @@ def dropped_starts() -> PanelBuilder:
 
 def achieved_to_target() -> PanelBuilder:
     return timeseries_panel(
-        "Achieved / target rate",
-        "Below 1 the generator does not deliver the rate the shape asks for.",
+        "Achieved / target",
+        "Below 1 the generator does not deliver the load it is asked for: visits started per "
+        "second over the arrival rate aimed at (open model), users running over users asked "
+        "for (closed model and shapes).",
         [Query(f"job:loadgen_achieved_to_target:ratio{{{LG}}}", "{{job}}")],
         unit="percentunit",
         thresholds=((None, "red"), (0.95, "green")),
@@ -255,6 +284,11 @@ def dashboard() -> Dashboard:
                 "Request name",
                 'label_values(loadgen_requests_total{job=~"$job"}, name)',
             ),
+            query_variable(
+                "route",
+                "API route",
+                'label_values(loadgen_response_time_seconds_count{job=~"$job"}, route)',
+            ),
         ],
         rows=[
             (
@@ -266,17 +300,32 @@ def dashboard() -> Dashboard:
                     achieved_rate(),
                     failure_ratio(),
                     p95_response_time(),
+                    corrected_p99(),
                     throughput(),
+                    arrivals(),
                     users_over_time(),
                 ],
             ),
             (
                 "Requests by name",
-                [rate_by_name(), failures_by_name(), p95_by_name(), quantiles_all()],
+                [
+                    rate_by_name(),
+                    failures_by_name(),
+                    p95_by_name(),
+                    quantiles_all(),
+                    service_vs_corrected(),
+                ],
             ),
             (
                 "Client vs server",
-                [client_vs_server_p95(), client_overhead(), client_server_ratio()],
+                [
+                    client_vs_server_p95(),
+                    client_overhead(),
+                    client_server_ratio(),
+                    client_vs_server_by_route(),
+                    difference_by_route(),
+                    p95_difference_by_route(),
+                ],
             ),
             (
                 "Load generator health",

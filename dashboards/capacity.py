@@ -56,7 +56,7 @@ def max_capacity() -> PanelBuilder:
 def national_peak() -> PanelBuilder:
     return stat_panel(
         "National peak",
-        "Peak load of the national portal from the seeds.",
+        "Peak load of the national portal, as its operators published it.",
         [Query(PEAK, instant=True)],
         unit="reqps",
     )

@@ -1,4 +1,4 @@
-"""Names shared by rules, dashboards and tests: the metric contract of DESIGN.md §4.
+"""Names shared by rules, dashboards and tests: the metric contract of docs/metrics.md.
 
 Everything a query relies on that another component must match lives here, so a rename is
 one edit and the tests in ``tests/dashboards`` fail if the two sides drift.
@@ -14,7 +14,8 @@ LOADGEN_JOB = "loadgen"
 DATASOURCE_UID = "portal-prometheus"
 DATASOURCE_TYPE = "prometheus"
 
-#: National peak load from the seeds (Gosuslugi: more than 7,000 requests per second).
+#: National peak load, the portal's published figure: "more than 7000 user requests per second
+#: were processed at the peak" (docs/workload-model.md).
 NATIONAL_PEAK_RPS = 7000
 
 #: Server-side latency objective: the mock's duration histogram needs a bucket with exactly

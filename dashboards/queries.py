@@ -1,9 +1,9 @@
 """Every PromQL query the rules and dashboards run, and a helper that evaluates them all.
 
-Grafana cannot run here (DESIGN.md §7), so dashboards are validated by running each panel's
-query, with its template variables substituted as Grafana would, against a real Prometheus
-that scraped real metrics. ``evaluate_all`` does that for a test that scraped a fake exporter
-and for one that scraped a real campaign alike::
+Grafana cannot be installed on the build machines (docs/observability.md), so dashboards are
+validated by running each panel's query, with its template variables substituted as Grafana
+would, against a real Prometheus that scraped real metrics. ``evaluate_all`` does that for a
+test that scraped a fake exporter and for one that scraped a real campaign alike::
 
     with PrometheusServer(config) as prom:
         ...

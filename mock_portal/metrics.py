@@ -1,4 +1,4 @@
-"""The mock's Prometheus metrics (DESIGN §4), on a registry passed in.
+"""The mock's Prometheus metrics (docs/metrics.md), on a registry passed in.
 
 With ``--workers N`` every worker writes its values to files under
 ``PROMETHEUS_MULTIPROC_DIR`` (prometheus_client's multiprocess mode) and any worker's

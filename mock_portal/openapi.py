@@ -1,4 +1,4 @@
-"""The OpenAPI 3.1 document of the mock portal's API (DESIGN §3), served at ``/openapi.json``.
+"""The OpenAPI 3.1 document of the mock portal's API (docs/api.md), served at ``/openapi.json``.
 
 Every route the app registers is here (``HEAD`` is implied by ``GET``, as aiohttp adds it), with
 every status its handler can answer. Errors are RFC 9457 problem details whose ``status`` is

@@ -4,7 +4,7 @@ client is gone.
 - Malformed HTTP gets problem details too. aiohttp answers a request it cannot parse (a bad
   request line, a header without a colon, an oversized field, a bad chunk) before any
   middleware runs, as ``text/plain``; the portal's contract is that every error is
-  ``application/problem+json`` (DESIGN §3), so the runner's connections answer with problem
+  ``application/problem+json`` (docs/api.md), so the runner's connections answer with problem
   details, the parser's reason as the detail. The connection is still closed after such an
   answer, as aiohttp does: after a framing error the next request's start cannot be trusted.
 - A declared body over the limit is refused from its ``Content-Length`` alone: 413 at once,

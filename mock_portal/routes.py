@@ -16,7 +16,7 @@ from __future__ import annotations
 # The route template of a request that matched no route (404, 405): a bounded metric label.
 UNMATCHED = "unmatched"
 
-# Route template prefix -> the simulated backend service that serves it (DESIGN §3's groups).
+# Route template prefix -> the simulated backend service that serves it (docs/api.md's services).
 SERVICE_PREFIXES: tuple[tuple[str, str], ...] = (
     ("/oauth2/", "auth"),
     ("/.well-known/", "auth"),

@@ -148,8 +148,9 @@ def build_parser(prog: str = "python -m mock_portal") -> argparse.ArgumentParser
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+def main(argv: Sequence[str] | None = None, *, prog: str = "python -m mock_portal") -> int:
+    """Serve the mock portal; ``prog`` is the name its usage shows (``portal-load mock``)."""
+    parser = build_parser(prog)
     args = parser.parse_args(argv)
     if args.workers < 1:
         parser.error("--workers must be >= 1")

@@ -17,12 +17,13 @@ One concept per module:
 - :mod:`.seeding` - the seeded random streams of every user and visit;
 - :mod:`.settings` and :mod:`.runtime` - the journeys' options, and what one process's users
   share during a test (seed, worker index, account leases);
+- :mod:`.routes` - the API route template each request name calls;
 - :mod:`.probes` - the capacity probe of ``portal-load capacity``;
 - :mod:`.telemetry` - results folder, HDR histograms and the ``/metrics`` exporter
   (``telemetry.plugin.install()`` enables it in a locustfile).
 
 ``workload``, ``profiles``, ``arrivals``, ``shape_specs``, ``seeding``, ``citizens``,
-``accounts`` and ``telemetry`` (but its ``plugin``) are pure and import neither gevent nor
-Locust; everything else runs inside a Locust process. Nothing here imports the mock or the
-harness (gevent and asyncio never share a process).
+``accounts``, ``routes`` and ``telemetry`` (but its ``plugin``) are pure and import neither
+gevent nor Locust; everything else runs inside a Locust process. Nothing here imports the
+mock or the harness (gevent and asyncio never share a process).
 """

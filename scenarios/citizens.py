@@ -1,7 +1,7 @@
 """Test citizens of the deterministic pool: credentials derived from the index, and a pool
 that never hands one citizen to two users at once.
 
-The mock (and any test deployment of the same kind) knows the same pool: login
+The mock (and any test deployment of the same kind) knows the same pool (docs/api.md): login
 ``citizen-<n>``, password ``Passw0rd-<n>``, a second factor when ``n % 5 == 0`` whose code is
 fixed (``000000`` unless configured). Locust workers do not talk to each other, so the pool is
 striped: worker ``w`` takes ``offset + w``, ``offset + w + stride``, ``offset + w + 2 *
@@ -23,7 +23,7 @@ __all__ = ["DEFAULT_MFA_CODE", "Citizen", "CitizenPool"]
 # Default stride: the most Locust workers a campaign is expected to run (one per core of a
 # few load-generator hosts). A larger value only shortens each worker's stripe.
 DEFAULT_STRIDE = 64
-DEFAULT_POOL_SIZE = 1_000_000  # the mock's default pool
+DEFAULT_POOL_SIZE = 1_000_000  # the mock's default pool (docs/api.md)
 DEFAULT_MFA_CODE = "000000"  # the mock's test-mode second factor unless configured
 MFA_EVERY = 5
 

@@ -1,7 +1,8 @@
 """The workload model: from the portal's published figures to a load-test mix.
 
-Every default below is either a seed figure (``shared/seeds/``) or an assumption stated with
-its reason; :func:`derive` turns them into the numbers a campaign needs: requests per
+Every default below is either one of the portal's published figures (quoted with their
+sources in ``docs/workload-model.md``) or an assumption stated with its reason;
+:func:`derive` turns them into the numbers a campaign needs: requests per
 journey, journey mix, each journey's share of requests at the peak, journeys per user-hour,
 the concurrent virtual users that produce the peak request rate, and the day's
 peak-to-average ratio. Change one assumption and everything recomputes::

@@ -256,6 +256,11 @@ def capacity_slo(value: Any, where: str) -> tuple[Threshold, ...]:
                 f"{where}: {item!r}: a capacity step is judged on an upper limit of pNN, avg, "
                 "med or error_rate, e.g. 'p95 < 300ms'"
             )
+        if threshold.corrected:
+            raise UsageError(
+                f"{where}: {item!r}: a capacity step is judged on service time; +co "
+                "(corrected) thresholds belong in [slo]"
+            )
         if threshold.metric == "p" and threshold.percentile not in CAPACITY_PERCENTILES:
             raise UsageError(
                 f"{where}: {item!r}: a step measures p50, p90, p95 and p99 (not "

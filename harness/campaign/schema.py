@@ -79,6 +79,7 @@ SECTIONS: dict[str, dict[str, Key]] = {
         "min_effect": Key("min_effect_s", "duration"),
         "metrics": Key("metrics", "choices", choices=METRICS),
         "fail_on_inconclusive": Key("fail_on_inconclusive", "bool"),
+        "require_power": Key("require_power", "bool"),
         "bootstrap_samples": Key("bootstrap_samples", "int", low=100, high=1_000_000),
         "seed": Key("seed", "int", low=0),
     },

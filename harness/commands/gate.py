@@ -40,6 +40,11 @@ def add_gate_options(parser: argparse.ArgumentParser, *, with_baseline: bool = T
     parser.add_argument(
         "--fail-on-inconclusive", action="store_true", help="an inconclusive comparison fails too"
     )
+    parser.add_argument(
+        "--require-power",
+        action="store_true",
+        help="an underpowered verdict (the run too small to detect the tolerance) fails, exit 5",
+    )
     parser.add_argument("--json", help="verdict JSON path (default: RUN/gate/verdict.json)")
     parser.add_argument("--junit", help="JUnit XML path (default: RUN/gate/junit.xml)")
     parser.add_argument("--markdown", help="Markdown path (default: RUN/gate/summary.md)")
@@ -55,6 +60,7 @@ def gate_overrides(args: argparse.Namespace) -> list[Override]:
             True if args.fail_on_inconclusive else None,
             "--fail-on-inconclusive",
         ),
+        Override("gate.require_power", True if args.require_power else None, "--require-power"),
     ]
 
 

@@ -112,7 +112,9 @@ def _run(args: argparse.Namespace) -> int:
     )
     gated_code = gate_run_folder(outcome.run_dir, config, args, outcome.run_dir.parent)
     try_write_report(outcome.run_dir, warn=lambda message: print(message, file=sys.stderr))
-    return ExitCode.GATE_FAILED if gated_code == ExitCode.GATE_FAILED else outcome.exit_code
+    if gated_code in (ExitCode.GATE_FAILED, ExitCode.UNDERPOWERED):
+        return gated_code
+    return outcome.exit_code
 
 
 def add_parser(sub: Any) -> None:

@@ -20,8 +20,14 @@ from harness.processes import child_environment, locust_argv
 MAX_PROCESSES = 1024  # Locust forks this many workers on one host at most, sensibly
 
 
+# ``python -m mock_portal``, with its usage and errors under this command's name.
+_MOCK_MAIN = (
+    "import sys; from mock_portal.server import main; sys.exit(main(prog='portal-load mock'))"
+)
+
+
 def _mock(args: argparse.Namespace) -> int:
-    argv = [sys.executable, "-m", "mock_portal", *args.mock_args]
+    argv = [sys.executable, "-c", _MOCK_MAIN, *args.mock_args]
     os.execv(sys.executable, argv)  # noqa: S606 - replaces this process, no shell
     return 0  # pragma: no cover
 

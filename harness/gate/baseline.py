@@ -182,7 +182,8 @@ def _decode_series(raw: dict[str, Any]) -> Series:
 
 
 def baseline_document(run: RunData, name: str, campaign_toml: str) -> dict[str, Any]:
-    """The compact baseline of a run (HTTP requests and journeys; corrected rows are left)."""
+    """The compact baseline of a run: HTTP requests, journeys and the HTTP requests' corrected
+    twins (``GET+CO``, open model); the journeys' corrected twins are left."""
     return {
         "kind": BASELINE_KIND,
         "schema": BASELINE_SCHEMA,
@@ -205,6 +206,7 @@ def baseline_document(run: RunData, name: str, campaign_toml: str) -> dict[str, 
             _encode_series(s)
             for s in sorted(run.series.values(), key=lambda s: (s.section, s.name, s.method))
             if s.section in ("requests", "journeys")
+            or (s.section == "corrected" and not s.method.startswith(("JOURNEY", "FUNNEL")))
         ],
     }
 

@@ -26,6 +26,14 @@ Many comparisons at once are corrected with :func:`holm`. Only ``regression`` fa
 noise widens intervals into ``inconclusive`` instead of
 raising false alarms; a small true slowdown can never be reported as an ``improvement``.
 
+So that a gate never passes for lack of data, :func:`with_power` gives every comparison its
+minimum detectable effect: the smallest slowdown it would have reported as a regression,
+``t`` plus ``z`` standard errors, with ``z`` the one-sided quantile that a lone regression
+must clear under Holm's correction (``1 - alpha / m`` for ``m`` comparisons). A true slowdown
+of that size fails the gate about half the time; larger ones more often. A comparison is
+*underpowered* when its noise margin ``z * se`` exceeds the tolerance itself (its minimum
+detectable effect is above about twice the tolerance), or when it has no interval at all.
+
     >>> import numpy as np
     >>> a = Dist.from_samples_us(np.full(1000, 50_000.0))
     >>> round(a.quantile(0.95) / 1000)
@@ -161,6 +169,7 @@ class Policy:
     bootstrap_samples: int = BOOTSTRAP_SAMPLES
     seed: int = 0
     fail_on_inconclusive: bool = False
+    require_power: bool = False  # an underpowered verdict fails (exit 5) instead of passing
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -183,6 +192,13 @@ class Change:
     # One-sided p-value of "the change is within tolerance"; small means a regression. It is
     # what :func:`holm` corrects when a gate makes many comparisons at once.
     p_value: float | None = None
+    # Standard error the decision used: of the log ratio (quantiles), of the difference
+    # (error rates); None without an interval.
+    se: float | None = None
+    # Minimum detectable effect (:func:`with_power`): relative for quantiles (0.25 = +25 %),
+    # absolute for error rates; None when nothing could be detected.
+    mde: float | None = None
+    underpowered: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -196,6 +212,8 @@ class Change:
             "verdict": self.verdict,
             "note": self.note,
             "p_value": self.p_value,
+            "mde": self.mde,
+            "underpowered": self.underpowered,
         }
 
 
@@ -273,6 +291,7 @@ def compare_quantile(
     low: float | None = None
     high: float | None = None
     p_value: float | None = None
+    used_se: float | None = None
     note = ""
     if se_b is None or se_c is None:
         note = f"too few requests beyond {metric} ({base.n} vs {cand.n})"
@@ -288,17 +307,17 @@ def compare_quantile(
             # The bootstrap's standard error of the log ratio (a sample quantile's bootstrap
             # distribution is lumpy, so its spread is steadier than its percentiles).
             se = max(float(np.std(ratios, ddof=1)), RESOLUTION)
+            if between is not None and between > se:
+                se = between
             low, high = center - z * se, center + z * se
             p_value = _upper_p(center - log_tol, se)
-            if between is not None and between * z > (high - low) / 2:
-                low, high = center - between * z, center + between * z
-                p_value = _upper_p(center - log_tol, between)
         else:
             if between is not None:
                 se = max(se, between)
                 note = "interval widened by the spread between rounds" if se == between else ""
             low, high = center - z * se, center + z * se
             p_value = _upper_p(center - log_tol, se)
+        used_se = se
     verdict = decide(low, high, log_tol)
     return Change(
         metric=metric,
@@ -311,6 +330,7 @@ def compare_quantile(
         verdict=verdict,
         note=note,
         p_value=p_value,
+        se=used_se,
     )
 
 
@@ -391,4 +411,30 @@ def compare_error_rate(
         tolerance=tol,
         verdict=decide(low, high, tol),
         p_value=_upper_p(diff - tol, (diff - low) / z) if diff > low else None,
+        se=(diff - low) / z if diff > low else None,
     )
+
+
+def holm_z(confidence: float, comparisons: int) -> float:
+    """The one-sided quantile a lone regression must clear among ``comparisons`` under Holm's
+    correction: ``1 - (1 - confidence) / m``."""
+    return NormalDist().inv_cdf(1 - (1 - confidence) / max(1, comparisons))
+
+
+def with_power(changes: Sequence[Change], confidence: float) -> list[Change]:
+    """Each change with its minimum detectable effect and whether it is underpowered (see the
+    module docstring), over the family of comparisons that Holm's correction sees."""
+    z = holm_z(confidence, sum(1 for c in changes if c.p_value is not None))
+    out = []
+    for c in changes:
+        if c.se is None:
+            out.append(replace(c, mde=None, underpowered=True))
+            continue
+        margin = z * c.se
+        if c.metric == "error_rate":
+            mde, scale = c.tolerance + margin, c.tolerance
+        else:
+            scale = math.log1p(c.tolerance)
+            mde = math.expm1(scale + margin)
+        out.append(replace(c, mde=mde, underpowered=margin > scale))
+    return out

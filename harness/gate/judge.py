@@ -1,7 +1,9 @@
 """The gate's judgement of a run: its SLOs, and its change against a baseline, for CI.
 
-Exit codes (:class:`harness.errors.ExitCode`): 0 pass, 1 an SLO breached or a regression
-established, 2 a usage error (bad flags, a malformed threshold, missing runs, runs of
+Exit codes (:class:`harness.errors.ExitCode`): 0 pass (or underpowered without
+``require_power``), 1 an SLO breached or a regression established, 5 underpowered with
+``require_power`` (``--require-power``: the run was too small to detect the tolerance on some
+comparison), 2 a usage error (bad flags, a malformed threshold, missing runs, runs of
 different campaigns without ``force``). The verdict is written as ``verdict.json``,
 ``junit.xml`` and ``summary.md`` in ``RUN/gate/``.
 """
@@ -11,10 +13,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 from harness.errors import ExitCode, HarnessError, ResultsError, UsageError
-from harness.gate.baseline import RunData, load_run, resolve, shape_differences
+from harness.gate.baseline import RunData, Series, load_run, resolve, shape_differences
 from harness.gate.compare import (
     Change,
     Dist,
@@ -22,15 +23,22 @@ from harness.gate.compare import (
     compare_error_rate,
     compare_quantile,
     holm,
+    with_power,
 )
 from harness.gate.policy import GateConfig
-from harness.gate.slo import Objective, abort_reason, evaluate
+from harness.gate.slo import Objective, abort_reason, evaluate, is_corrected_http
 from harness.gate.verdict import Comparison, Verdict, render_json, render_junit, render_markdown
+from harness.results import histograms as hdr
 from harness.results.folder import SUMMARY, VERDICT, atomic_write
 
 
 def exit_code(verdict: Verdict) -> ExitCode:
-    return ExitCode.OK if verdict.passed else ExitCode.GATE_FAILED
+    """1 on a breach or a regression; 5 when underpowered and the policy requires power."""
+    if verdict.outcome == "fail":
+        return ExitCode.GATE_FAILED
+    if verdict.outcome == "underpowered" and verdict.policy.require_power:
+        return ExitCode.UNDERPOWERED
+    return ExitCode.OK
 
 
 def load_ref(ref: str, root: Path) -> RunData:
@@ -41,19 +49,32 @@ def load_ref(ref: str, root: Path) -> RunData:
         raise UsageError(str(exc)) from None
 
 
+# The key of the corrected total: every HTTP request's +CO twin merged (open model).
+CORRECTED_TOTAL = "total+CO"
+
+
+def _keys(run: RunData) -> set[str]:
+    """Request keys the gate compares: HTTP requests and their corrected twins."""
+    return {s.key for s in run.section("requests")} | {
+        s.key for s in run.section("corrected") if is_corrected_http(s.method)
+    }
+
+
 def compare_runs(
     base: RunData,
     cand: RunData,
     policy: Policy,
     rounds: Sequence[tuple[RunData, RunData]] = (),
 ) -> tuple[list[Comparison], dict[str, list[str]]]:
-    """Per request key present in both runs (and the total), every metric of the policy."""
-    base_keys = {s.key for s in base.section("requests")}
-    cand_keys = {s.key for s in cand.section("requests")}
+    """Per request key present in both runs (and the total), every metric of the policy; in
+    the open model each key's corrected twin (``GET+CO name``) and ``total+CO`` too."""
+    base_keys, cand_keys = _keys(base), _keys(cand)
+    totals = ["total"]
+    if _has(base, CORRECTED_TOTAL) and _has(cand, CORRECTED_TOTAL):
+        totals.append(CORRECTED_TOTAL)
     comparisons = []
-    for key in ["total", *sorted(base_keys & cand_keys)]:
-        b = base.total if key == "total" else base.series[key]
-        c = cand.total if key == "total" else cand.series[key]
+    for key in [*totals, *sorted(base_keys & cand_keys)]:
+        b, c = _series(base, key), _series(cand, key)
         b_dist, c_dist = Dist.from_hdr(b.histogram), Dist.from_hdr(c.histogram)
         pairs = [
             (Dist.from_hdr(_series(rb, key).histogram), Dist.from_hdr(_series(rc, key).histogram))
@@ -62,6 +83,8 @@ def compare_runs(
         ]
         changes: list[Change] = []
         for metric in policy.metrics:
+            if metric == "error_rate" and b.section == "corrected":
+                continue  # a twin fails with its request: its error rate is the request's
             if metric == "error_rate":
                 changes.append(compare_error_rate(b.failures, b.count, c.failures, c.count, policy))
             else:
@@ -71,8 +94,10 @@ def compare_runs(
                 key=key, baseline_count=b.count, candidate_count=c.count, changes=tuple(changes)
             )
         )
-    # Dozens of comparisons at once: correct them together (Holm), or one would fail by chance.
-    corrected = iter(holm([ch for c in comparisons for ch in c.changes], policy.confidence))
+    # Dozens of comparisons at once: correct them together (Holm), or one would fail by chance;
+    # then say what each could have detected at that corrected level.
+    flat = holm([ch for c in comparisons for ch in c.changes], policy.confidence)
+    corrected = iter(with_power(flat, policy.confidence))
     comparisons = [
         replace(c, changes=tuple(next(corrected) for _ in c.changes)) for c in comparisons
     ]
@@ -84,11 +109,28 @@ def compare_runs(
 
 
 def _has(run: RunData, key: str) -> bool:
+    if key == CORRECTED_TOTAL:
+        return any(is_corrected_http(s.method) for s in run.section("corrected"))
     return key == "total" or key in run.series
 
 
-def _series(run: RunData, key: str) -> Any:
-    return run.total if key == "total" else run.series[key]
+def _series(run: RunData, key: str) -> Series:
+    if key == "total":
+        return run.total
+    if key == CORRECTED_TOTAL:
+        twins = [s for s in run.section("corrected") if is_corrected_http(s.method)]
+        merged = hdr.new_histogram()
+        for s in twins:
+            merged.add(s.histogram)
+        return Series(
+            name="total",
+            method="ALL+CO",
+            section="corrected",
+            count=sum(s.count for s in twins),
+            failures=sum(s.failures for s in twins),
+            histogram=merged,
+        )
+    return run.series[key]
 
 
 def judge(

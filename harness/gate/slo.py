@@ -5,7 +5,7 @@ top level)::
 
     [slo]
     total = ["p95 < 300ms", "error_rate < 1%", "rps > 20"]
-    "GET /api/v1/services" = ["p(99.9) < 1s", "avg < 50ms"]
+    "GET /api/v1/services" = ["p(99.9) < 1s", "avg < 50ms", "p99+co < 500ms"]
     "/api/v1/me" = [{ threshold = "p99 < 100ms", abort_on_fail = true, delay_abort_eval = "5s" }]
     "journey:login" = ["p95 < 2s", "error_rate < 0.5%"]
     "funnel:pay" = ["conversion(6) > 50%"]
@@ -17,6 +17,11 @@ histograms merged); ``journey:NAME`` (a ``JOURNEY`` row); ``funnel:NAME`` (the `
 fraction); ``failures``, ``count``; ``rps``; ``conversion`` (last step / first step) or
 ``conversion(N)`` (step N / first step) on a funnel. A malformed threshold raises
 :class:`~harness.errors.UsageError` naming the file, the target and what is wrong.
+
+A latency metric with ``+co`` (``p99+co``, ``p(99.9)+co``, ``avg+co``) reads the target's
+corrected series instead of its service time: the open model's twins (``GET+CO``), timed from
+when each request was due, coordinated omission removed. Only an open-model run
+(``--arrival-rate``) has them; on another, such a threshold fails with "no corrected figures".
 """
 
 from __future__ import annotations
@@ -41,6 +46,9 @@ HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 # Live evaluation (abort on fail) waits until a target has this many requests, so that the
 # first few requests of a cold start cannot stop a run.
 ABORT_MIN_COUNT = 20
+# A percentile is measured, not guessed, when at least this many requests lie beyond it: p99
+# of 100 requests is one request's time. Fewer, and a met threshold is underpowered.
+SLO_MIN_TAIL = 5
 DEFAULT_DELAY_ABORT_EVAL_S = 5.0
 
 _OPS: dict[str, Callable[[float, float], bool]] = {
@@ -51,10 +59,14 @@ _OPS: dict[str, Callable[[float, float], bool]] = {
     "==": operator.eq,
     "!=": operator.ne,
 }
+CORRECTED = "+co"  # the metric suffix of a corrected series (coordinated omission removed)
+CORRECTED_SUFFIX = "+CO"  # the request-type suffix of the open model's twins
 _THRESHOLD = re.compile(
     r"^\s*(?P<metric>[a-z_]+|p\d+(?:\.\d+)?)(?:\(\s*(?P<arg>[^)]*?)\s*\))?"
+    r"(?P<co>\+co)?"
     r"\s*(?P<op><=|>=|==|!=|<|>)\s*(?P<value>[0-9]+(?:\.[0-9]+)?(?:e[-+]?\d+)?)"
-    r"\s*(?P<unit>us|µs|ms|s|m|%)?\s*$"
+    r"\s*(?P<unit>us|µs|ms|s|m|%)?\s*$",
+    re.IGNORECASE,
 )
 _LATENCY = ("p", "avg", "med", "min", "max")
 _ALIASES = {
@@ -90,6 +102,7 @@ class Threshold:
     value: float
     abort_on_fail: bool = False
     delay_abort_eval_s: float = DEFAULT_DELAY_ABORT_EVAL_S
+    corrected: bool = False  # ``+co``: on the corrected series (open model)
 
     def holds(self, observed: float) -> bool:
         return _OPS[self.op](observed, self.value)
@@ -117,6 +130,7 @@ class SloResult:
     unit: str
     passed: bool
     message: str
+    underpowered: bool = False  # too few requests beyond the percentile to measure it
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -126,6 +140,7 @@ class SloResult:
             "unit": self.unit,
             "passed": self.passed,
             "message": self.message,
+            "underpowered": self.underpowered,
         }
 
 
@@ -137,7 +152,9 @@ def parse_threshold(text: str, where: str, target: Target) -> Threshold:
             f"{where}: malformed threshold {text!r}; expected METRIC OP VALUE[UNIT], "
             "e.g. 'p95 < 300ms', 'error_rate < 0.1%', 'rps > 900'"
         )
-    raw, arg, op, unit = m["metric"], m["arg"], m["op"], m["unit"]
+    raw, arg, op, unit = m["metric"].lower(), m["arg"], m["op"], m["unit"]
+    unit = unit if unit in (None, "%", "µs") else unit.lower()
+    corrected = m["co"] is not None
     value = float(m["value"])
     percentile: float | None = None
     step: int | None = None
@@ -178,12 +195,23 @@ def parse_threshold(text: str, where: str, target: Target) -> Threshold:
             raise UsageError(f"{where}: {text!r}: {metric} must be within 0..1 (or 0..100%)")
     elif unit is not None:
         raise UsageError(f"{where}: {text!r}: {metric} is a plain number (no unit)")
+    if corrected and metric not in _LATENCY:
+        raise UsageError(
+            f"{where}: {text!r}: +co (corrected for coordinated omission) applies to a "
+            "latency: pNN, avg, med, min or max"
+        )
     if target.kind == "funnel" and metric not in ("conversion", "count"):
         raise UsageError(f"{where}: {text!r}: a funnel has conversion and count only")
     if metric == "conversion" and target.kind != "funnel":
         raise UsageError(f"{where}: {text!r}: conversion applies to a funnel:NAME target")
     return Threshold(
-        text=text.strip(), metric=metric, percentile=percentile, step=step, op=op, value=value
+        text=text.strip(),
+        metric=metric,
+        percentile=percentile,
+        step=step,
+        op=op,
+        value=value,
+        corrected=corrected,
     )
 
 
@@ -250,6 +278,7 @@ def _parse_item(item: Any, where: str, target: Target) -> Threshold:
         value=parsed.value,
         abort_on_fail=abort,
         delay_abort_eval_s=delay,
+        corrected=parsed.corrected,
     )
 
 
@@ -268,22 +297,31 @@ class _Data:
     histogram: HdrHistogram
 
 
-def _select(run: RunData, target: Target) -> _Data | None:
-    if target.kind == "total":
+def is_corrected_http(method: str) -> bool:
+    """``GET+CO`` and the like: the corrected twin of an HTTP request, not of a journey."""
+    base = method.removesuffix(CORRECTED_SUFFIX)
+    return base != method and base in HTTP_METHODS
+
+
+def _select(run: RunData, target: Target, corrected: bool = False) -> _Data | None:
+    if target.kind == "total" and not corrected:
         return _Data(run.total.count, run.total.failures, run.total.histogram)
+    suffix = CORRECTED_SUFFIX if corrected else ""
+    pool = run.section("corrected") if corrected else run.section("requests")
     chosen: list[Series]
-    if target.kind == "key":
+    if target.kind == "total":
+        chosen = [s for s in pool if is_corrected_http(s.method)]
+    elif target.kind == "key":
+        chosen = [s for s in pool if s.name == target.name and s.method == target.method + suffix]
+    elif target.kind == "name":
         chosen = [
             s
-            for s in run.section("requests")
-            if s.name == target.name and s.method == target.method
+            for s in pool
+            if s.name == target.name and (not corrected or is_corrected_http(s.method))
         ]
-    elif target.kind == "name":
-        chosen = [s for s in run.section("requests") if s.name == target.name]
     else:
-        chosen = [
-            s for s in run.section("journeys") if s.name == target.name and s.method == "JOURNEY"
-        ]
+        journeys = pool if corrected else run.section("journeys")
+        chosen = [s for s in journeys if s.name == target.name and s.method == "JOURNEY" + suffix]
     if not chosen:
         return None
     merged = hdr.new_histogram()
@@ -315,7 +353,7 @@ def observe(run: RunData, objective: Objective) -> tuple[float | None, str, int]
             return float(first), "", first
         last = steps.get(t.step, 0) if t.step is not None else steps[max(steps)]
         return (last / first if first else None), "", first
-    data = _select(run, target)
+    data = _select(run, target, t.corrected)
     if data is None:
         return None, "", 0
     n = data.count
@@ -354,8 +392,11 @@ def evaluate(run: RunData, objectives: Sequence[Objective]) -> list[SloResult]:
     not pass silently)."""
     results = []
     for o in objectives:
-        observed, unit, _ = observe(run, o)
+        observed, unit, n = observe(run, o)
         if observed is None or (isinstance(observed, float) and math.isnan(observed)):
+            no_twins = o.threshold.corrected and not any(
+                is_corrected_http(s.method) for s in run.section("corrected")
+            )
             results.append(
                 SloResult(
                     target=o.target.text,
@@ -363,12 +404,22 @@ def evaluate(run: RunData, objectives: Sequence[Objective]) -> list[SloResult]:
                     observed=None,
                     unit=unit,
                     passed=False,
-                    message="no data for this target",
+                    message=(
+                        "no corrected figures (+co): only an open-model run (--arrival-rate) "
+                        "has them"
+                        if no_twins
+                        else "no data for this target"
+                    ),
                 )
             )
             continue
         ok = o.threshold.holds(observed)
         shown = _fmt(observed, unit, o.threshold.metric)
+        p = o.threshold.percentile
+        thin = o.threshold.metric == "p" and p is not None and n * (1 - p / 100) < SLO_MIN_TAIL
+        message = f"{shown}" if ok else f"{shown}: breached"
+        if thin:
+            message += f" (only {n} requests: too few beyond p{p:g} to measure it)"
         results.append(
             SloResult(
                 target=o.target.text,
@@ -376,7 +427,8 @@ def evaluate(run: RunData, objectives: Sequence[Objective]) -> list[SloResult]:
                 observed=observed,
                 unit=unit,
                 passed=ok,
-                message=f"{shown}" if ok else f"{shown}: breached",
+                message=message,
+                underpowered=thin,
             )
         )
     return results

@@ -29,6 +29,8 @@ class Sample:
     failures: float = 0.0
     latency_sum_s: float = 0.0
     buckets: tuple[tuple[float, float], ...] = ()  # (upper bound s, cumulative count)
+    # The open model's twins corrected for coordinated omission (empty in a closed model).
+    corrected_buckets: tuple[tuple[float, float], ...] = ()
     users: float = 0.0
     workers: float = 0.0
     target_rps: float = 0.0
@@ -51,11 +53,14 @@ def scrape(url: str, clock: Callable[[], float] = time.monotonic) -> Sample | No
 def parse(text: str, at: float) -> Sample:
     values: dict[str, float] = defaultdict(float)
     buckets: dict[float, float] = defaultdict(float)
+    corrected: dict[float, float] = defaultdict(float)
     cpu: dict[str, float] = {}
     for family in text_string_to_metric_families(text):
         for s in family.samples:
             if s.name == "loadgen_response_time_seconds_bucket":
                 buckets[float(s.labels["le"])] += s.value
+            elif s.name == "loadgen_corrected_response_time_seconds_bucket":
+                corrected[float(s.labels["le"])] += s.value
             elif s.name == "loadgen_worker_cpu_percent":
                 cpu[s.labels.get("worker", "?")] = s.value
             else:
@@ -66,6 +71,7 @@ def parse(text: str, at: float) -> Sample:
         failures=values["loadgen_failures_total"],
         latency_sum_s=values["loadgen_response_time_seconds_sum"],
         buckets=tuple(sorted(buckets.items())),
+        corrected_buckets=tuple(sorted(corrected.items())),
         users=values["loadgen_users"],
         workers=values["loadgen_workers"],
         target_rps=values["loadgen_target_rps"],
@@ -104,6 +110,9 @@ class Interval:
     p95_s: float
     p99_s: float
     total: Sample
+    # Corrected for coordinated omission (open model); NaN when there are no twins.
+    p50_co_s: float = math.nan
+    p99_co_s: float = math.nan
 
 
 def interval(prev: Sample | None, cur: Sample) -> Interval:
@@ -116,8 +125,8 @@ def interval(prev: Sample | None, cur: Sample) -> Interval:
         dt = cur.reported_s - prev.reported_s
     else:
         dt = cur.at - prev.at
-    before = dict(prev.buckets) if prev is not None else {}
-    delta = tuple((le, max(0.0, c - before.get(le, 0.0))) for le, c in cur.buckets)
+    delta = _delta(prev.buckets if prev is not None else (), cur.buckets)
+    delta_co = _delta(prev.corrected_buckets if prev is not None else (), cur.corrected_buckets)
     return Interval(
         seconds=dt,
         rps=(cur.requests - prev.requests) / dt if prev is not None else 0.0,
@@ -126,7 +135,17 @@ def interval(prev: Sample | None, cur: Sample) -> Interval:
         p95_s=quantile(0.95, delta),
         p99_s=quantile(0.99, delta),
         total=cur,
+        p50_co_s=quantile(0.50, delta_co),
+        p99_co_s=quantile(0.99, delta_co),
     )
+
+
+def _delta(
+    before: tuple[tuple[float, float], ...], now: tuple[tuple[float, float], ...]
+) -> tuple[tuple[float, float], ...]:
+    """The histogram of the interval: cumulative bucket counts now minus before."""
+    earlier = dict(before)
+    return tuple((le, max(0.0, c - earlier.get(le, 0.0))) for le, c in now)
 
 
 class LiveRates:

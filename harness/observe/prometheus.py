@@ -1,6 +1,6 @@
 """Run a real Prometheus server for a campaign and query it over its HTTP API.
 
-The harness process is plain CPython (DESIGN.md §2): this module uses only the standard
+The harness process is plain CPython (docs/architecture.md): this module uses only the standard
 library (``subprocess`` and ``urllib``), no asyncio and no gevent.
 
 The server runs Debian's ``prometheus`` binary with the configuration committed in

@@ -1,15 +1,18 @@
 """``portal-load report RUN``: one self-contained HTML file per run, built from ``results/``.
 
 The report reads only the run's files (``summary.json``, ``timeseries.csv``,
-``histograms.json``, ``campaign.toml``, ``provenance.json``, and ``capacity.json`` or a gate's
-``gate.json`` when present) and writes ``report.html`` beside them: inline CSS, inline SVG
-charts (:mod:`harness.report.svg`), no script, no font, no image and no link to fetch, so it
-opens offline, from a mail attachment or a CI artefact, as it was on the day.
+``histograms.json``, ``campaign.toml``, ``provenance.json``, and when present
+``mock-metrics.json``, ``capacity.json`` and the gate's ``gate/verdict.json``) and writes
+``report.html`` beside them: inline CSS, inline SVG charts (:mod:`harness.report.svg`), no
+script, no font, no image and no link to fetch, so it opens offline, from a mail attachment
+or a CI artefact, as it was on the day.
 
-Sections: the run and its flags; the requests table; SLO verdicts; time series of request
-rate and failures, users, and latency percentiles; the latency distribution (percentile
-spectrum and histogram of the run's merged HDR histogram); the journeys and their funnels;
-and for a capacity run (:mod:`harness.report.capacity_section`) the measured steps,
+Sections: the run and its flags; the requests table; in the open model, service time beside
+the time corrected for coordinated omission; client and server latency per API route; SLO
+verdicts; time series of request rate and failures, users, and latency percentiles; the
+latency distribution (percentile spectrum, the corrected one beside it, and histogram of the
+run's merged HDR histogram; :mod:`harness.report.latency_sections`); the journeys and their
+funnels; and for a capacity run (:mod:`harness.report.capacity_section`) the measured steps,
 throughput against offered load and concurrency with the fitted USL, latency against
 throughput with the fitted curve and the M/M/c theory, and the fleet projection.
 """
@@ -28,13 +31,17 @@ from typing import Any
 
 from harness.errors import ResultsError
 from harness.report.capacity_section import capacity_section
-from harness.report.markup import CSS, PERCENTILE_NINES, Markup, num, table, verdict
+from harness.report.latency_sections import (
+    corrected_section,
+    distribution_section,
+    routes_section,
+)
+from harness.report.markup import CSS, Markup, num, table, verdict
 from harness.report.svg import Axes, Series, bar_chart, line_chart
 from harness.results.folder import (
     CAMPAIGN,
     CAPACITY,
     GATE_DIR,
-    HISTOGRAMS,
     PROVENANCE,
     REPORT,
     TIMESERIES,
@@ -42,8 +49,6 @@ from harness.results.folder import (
     atomic_write,
     read_summary,
 )
-from harness.units import us_to_ms
-from scenarios.telemetry import hdr
 
 
 def _read_json(path: Path) -> Any:
@@ -145,6 +150,8 @@ def _gate(run_dir: Path) -> str:
         return ""
     passed = gate.get("passed")
     out = [f"<h2>Gate</h2><p>Verdict: {verdict(passed if isinstance(passed, bool) else None)}"]
+    if gate.get("outcome") == "underpowered":
+        out.append(" (<b>underpowered</b>: the run was too small to detect its tolerance)")
     if gate.get("baseline"):
         out.append(f" against <code>{escape(str(gate['baseline']))}</code>")
     out.append("</p>")
@@ -207,6 +214,19 @@ def _timeseries(run_dir: Path, summary: Mapping[str, Any]) -> str:
             Series("p50", t, [r.get("p50_ms", math.nan) for r in ts]),
             Series("p95", t, [r.get("p95_ms", math.nan) for r in ts], color="#ff7f0e"),
             Series("p99", t, [r.get("p99_ms", math.nan) for r in ts], color="#d62728"),
+            *(
+                [
+                    Series(
+                        "p99 +CO",
+                        t,
+                        [r.get("p99_co_ms", math.nan) for r in ts],
+                        color="#8c564b",
+                        dash=True,
+                    )
+                ]
+                if any(math.isfinite(r.get("p99_co_ms", math.nan)) for r in ts)
+                else []
+            ),
         ],
         Axes(x_label="seconds since start", y_label="latency, ms"),
     )
@@ -218,59 +238,6 @@ def _timeseries(run_dir: Path, summary: Mapping[str, Any]) -> str:
         + "<h3>Latency percentiles per interval</h3>"
         + lat
     )
-
-
-def _distribution(run_dir: Path) -> str:
-    doc = _read_json(run_dir / HISTOGRAMS)
-    if not isinstance(doc, Mapping) or not doc.get("total"):
-        return ""
-
-    h = hdr.decode(doc["total"])
-    count = int(h.get_total_count())
-    if count == 0:
-        return ""
-    pcts = [p for p in _spectrum_percentiles() if p < 100.0]
-    values_ms = [us_to_ms(v) for v in hdr.percentile_us(h, pcts)]
-    xs = [100.0 / (100.0 - p) for p in pcts]
-    spectrum = line_chart(
-        "latency-spectrum",
-        [Series("latency at percentile", xs, values_ms)],
-        Axes(
-            x_label="percentile",
-            y_label="latency, ms",
-            x_log=True,
-            y_log=True,
-            x_tick_labels={100.0 / (100.0 - p): f"{p:g}%" for p in PERCENTILE_NINES},
-        ),
-    )
-    lo = max(1.0, float(h.get_min_value()))
-    hi = max(lo * 10, float(h.get_max_value()))
-    bins = 48
-    edges = [lo * (hi / lo) ** (i / bins) for i in range(bins + 1)]
-    cum = hdr.counts_at_or_below(h, edges)
-    below = [0, *cum[:-1]]
-    density = [(c - b) for c, b in zip(cum, below, strict=True)][1:]
-    centres = [us_to_ms(math.sqrt(edges[i] * edges[i + 1])) for i in range(bins)]
-    histogram = line_chart(
-        "latency-histogram",
-        [Series("requests per bin", centres, density, color="#17becf", points=False)],
-        Axes(x_label="latency, ms (log bins)", y_label="requests", x_log=True),
-    )
-    return (
-        f"<h2>Latency distribution</h2><p class='meta'>all {count:,} requests, from the merged "
-        "HDR histogram (values exact to 0.1 %)</p><h3>Percentile spectrum</h3>"
-        + spectrum
-        + "<h3>Histogram</h3>"
-        + histogram
-    )
-
-
-def _spectrum_percentiles() -> list[float]:
-    out = []
-    for k in range(0, 60):
-        p = 100.0 * (1.0 - 10 ** (-k / 12.0))
-        out.append(round(p, 6))
-    return sorted(set(out))
 
 
 def _journeys(summary: Mapping[str, Any]) -> str:
@@ -344,9 +311,11 @@ def render_report(run_dir: Path) -> str:
     sections += [
         capacity_html,
         _requests(summary),
+        corrected_section(summary),
+        routes_section(run_dir),
         _gate(run_dir),
         _timeseries(run_dir, summary),
-        _distribution(run_dir),
+        distribution_section(run_dir),
         _journeys(summary),
         _footer(provenance),
     ]

@@ -35,6 +35,7 @@ from typing import Any
 from harness.campaign import Campaign, check_target
 from harness.errors import ExitCode, ProcessFailed, PrometheusError, ResultsError, WorkersMissing
 from harness.observe import livestats
+from harness.observe.mock_metrics import save_mock_metrics
 from harness.observe.prometheus import (
     LOADGEN_JOB,
     MOCK_JOB,
@@ -82,6 +83,9 @@ PROMETHEUS_SHORT_RUN_S = 300.0
 # Scrape intervals the master keeps /metrics up for after the run, until Prometheus has read
 # the final values (--metrics-linger); and the harness waits for the mock's last scrape.
 FINAL_SCRAPES = 3
+# `--web`: the web UI stays up this long after the run (Locust's --autoquit), to read its
+# final figures; well inside the watchdog's margin past the run time.
+WEB_LINGER_S = 15
 
 
 class _Interrupted:
@@ -99,6 +103,7 @@ def master_options(
     master_port: int,
     metrics_port: int,
     bind_host: str = LOOPBACK,
+    web_port: int | None = None,
 ) -> list[str]:
     opts = [
         "--master",
@@ -122,7 +127,8 @@ def master_options(
     if not c.locustfile:  # options of the portal's journeys, unknown to another locustfile
         opts += journey_options(c)
     if c.web:
-        opts += ["--autostart", "--web-host", "127.0.0.1", "--web-port", str(free_port())]
+        opts += ["--autostart", "--autoquit", str(WEB_LINGER_S), "--web-host", "127.0.0.1",
+                 "--web-port", str(web_port or free_port())]  # fmt: skip
     else:
         opts += ["--headless"]
     if c.open_model:
@@ -291,16 +297,26 @@ def run_campaign(
             linger_s = FINAL_SCRAPES * prometheus.config.scrape_interval_s + 2.0
             extra_env["PORTAL_METRICS_LINGER"] = f"{linger_s:g}"
         env = child_environment(extra_env)
+        web_port = free_port() if campaign.web else None
         master = Child(
             "locust-master",
             locust_argv(
-                master_options(campaign, host, run_dir, master_port, metrics_port, bind_host),
+                master_options(
+                    campaign, host, run_dir, master_port, metrics_port, bind_host, web_port
+                ),
                 campaign.locustfile,
             ),
             run_dir / "logs" / "locust-master.log",
             env,
         )
         children.append(master)
+        if web_port is not None:
+            print(
+                f"portal-load: Locust web UI at http://127.0.0.1:{web_port}/ "
+                f"(until {WEB_LINGER_S} s after the run)",
+                file=out,
+                flush=True,
+            )
         local_master = LOOPBACK if bind_host in ("*", "0.0.0.0", "::") else bind_host
         for i in range(campaign.local_worker_count()):
             argv = locust_argv(
@@ -327,6 +343,7 @@ def run_campaign(
         )
         if mock is not None:
             mock_count = _mock_request_count(host)
+            save_mock_metrics(host, run_dir)  # the portal's own latency per route, for the report
         if prometheus is not None and mock is not None:
             _wait_for_final_scrape(prometheus, time.time(), out)
     finally:

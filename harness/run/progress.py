@@ -49,7 +49,12 @@ class Progress:
                 f"[{_clock(elapsed_s)}/{_clock(self.duration_s)}] users={t.users:.0f} "
                 f"workers={t.workers:.0f} rps={iv.rps:.0f} fail/s={iv.failures_per_s:.1f} "
                 f"p50={_ms(iv.p50_s)}ms p95={_ms(iv.p95_s)}ms p99={_ms(iv.p99_s)}ms "
-                f"requests={t.requests:.0f} failures={t.failures:.0f}"
+                + (
+                    ""
+                    if math.isnan(iv.p99_co_s)
+                    else f"p50+co={_ms(iv.p50_co_s)}ms p99+co={_ms(iv.p99_co_s)}ms "
+                )
+                + f"requests={t.requests:.0f} failures={t.failures:.0f}"
                 + (f" dropped={t.dropped:.0f}" if t.dropped else "")
                 + ("" if math.isnan(cpu) else f" max_worker_cpu={cpu:.0f}%")
                 + (f" {note}" if note else ""),
@@ -62,6 +67,7 @@ class Progress:
             title=f"portal-load  {_clock(elapsed_s)} / {_clock(self.duration_s)}"
             f"  remaining {_clock(self.duration_s - elapsed_s)}  {note}"
         )
+        corrected = iv is not None and not math.isnan(iv.p99_co_s)
         for col in (
             "users",
             "workers",
@@ -70,6 +76,7 @@ class Progress:
             "p50 ms",
             "p95 ms",
             "p99 ms",
+            *(("p50 +CO", "p99 +CO") if corrected else ()),
             "requests",
             "failures",
             "dropped",
@@ -87,6 +94,7 @@ class Progress:
                 _ms(iv.p50_s),
                 _ms(iv.p95_s),
                 _ms(iv.p99_s),
+                *((_ms(iv.p50_co_s), _ms(iv.p99_co_s)) if corrected else ()),
                 f"{t.requests:.0f}",
                 f"{t.failures:.0f}",
                 f"{t.dropped:.0f}",

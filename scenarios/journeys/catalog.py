@@ -21,7 +21,7 @@ SERVICE_NAME = "/api/v1/services/[code]"
 SEARCH_NAME = "/api/v1/services [search]"
 LIST_NAME = "/api/v1/services"
 SYNC_NAME = "/api/v1/services [sync]"
-MAX_PER_PAGE = 100  # the API's page size limit (DESIGN §3 paginates every listing)
+MAX_PER_PAGE = 100  # the API's page size limit (docs/api.md: every listing is paginated)
 MAX_SYNC_PAGES = 50  # 500+ services fit in 6 pages of 100; a bound, never reached
 
 _ASSUMPTIONS = Assumptions()

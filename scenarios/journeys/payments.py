@@ -3,7 +3,7 @@ payment until it settles, fetch the receipt.
 
 A payment request that times out or answers 5xx may or may not have been processed, so it is
 retried with the SAME ``Idempotency-Key`` (and the same body): the portal then returns the
-original payment instead of charging twice (DESIGN §3). Each failed attempt is a failed
+original payment instead of charging twice (docs/api.md). Each failed attempt is a failed
 request in the statistics; the journey fails only when every attempt failed.
 """
 

@@ -1,7 +1,7 @@
 """Single sign-on as a browser does it: authorization code with PKCE, second factor, refresh,
 logout.
 
-Login (3-4 requests before the profile, DESIGN §3)::
+Login (3-4 requests before the profile, docs/api.md)::
 
     GET  /oauth2/authorize?...&code_challenge=S256(verifier)&state=...  -> login_challenge
     POST /oauth2/login {login_challenge, login, password}               -> 302 | mfa_token

@@ -20,7 +20,7 @@ write the files:
 - :mod:`~scenarios.telemetry.sources`: counters other modules (the open model) hand over;
 - :mod:`~scenarios.telemetry.plugin`: the Locust wiring (gevent; Locust processes only).
 
-Layout of a run (DESIGN.md §2)::
+Layout of a run (docs/architecture.md)::
 
     worker: request event -> IntervalRecorder --(every 2 s, "portal_hdr")--> master
     master: RunAggregator -> results/<run-id>/*.json|csv (every 5 s and at the end)

@@ -31,6 +31,7 @@ from scenarios.telemetry.recorder import (
     OTHER_NAME,
     OTHER_REASON,
     REPORT_VERSION,
+    is_corrected_http,
     section_of,
 )
 
@@ -124,6 +125,8 @@ class IntervalRow:
     workers: int | None = None
     histogram: HdrHistogram | None = None
     sealed: tuple[float, float, float] | None = None
+    corrected: HdrHistogram | None = None  # the HTTP requests' +CO twins (open model)
+    corrected_sealed: tuple[float, float, float] | None = None
 
     @property
     def duration_s(self) -> float:
@@ -135,15 +138,28 @@ class IntervalRow:
         """(p50, p95, p99) of the row's HTTP requests, in milliseconds."""
         if self.sealed is not None:
             return self.sealed
-        if self.histogram is None:
-            return (0.0, 0.0, 0.0)
-        p50, p95, p99 = hdr.percentile_us(self.histogram, [50.0, 95.0, 99.0])
-        return (p50 / 1000.0, p95 / 1000.0, p99 / 1000.0)
+        return _percentiles_ms(self.histogram)
+
+    def corrected_percentiles_ms(self) -> tuple[float, float, float] | None:
+        """(p50, p95, p99) of the row's corrected twins, ms; None without any (closed model)."""
+        if self.corrected_sealed is not None:
+            return self.corrected_sealed
+        return None if self.corrected is None else _percentiles_ms(self.corrected)
 
     def seal(self) -> None:
         if self.sealed is None:
             self.sealed = self.percentiles_ms()
             self.histogram = None
+        if self.corrected is not None and self.corrected_sealed is None:
+            self.corrected_sealed = _percentiles_ms(self.corrected)
+            self.corrected = None
+
+
+def _percentiles_ms(histogram: HdrHistogram | None) -> tuple[float, float, float]:
+    if histogram is None:
+        return (0.0, 0.0, 0.0)
+    p50, p95, p99 = hdr.percentile_us(histogram, [50.0, 95.0, 99.0])
+    return (p50 / 1000.0, p95 / 1000.0, p99 / 1000.0)
 
 
 class RunAggregator:
@@ -298,6 +314,10 @@ class RunAggregator:
                     if row.histogram is None:
                         row.histogram = hdr.new_histogram()
                     row.histogram.add(histogram)
+            elif is_corrected_http(key[1]) and row.corrected_sealed is None:
+                if row.corrected is None:
+                    row.corrected = hdr.new_histogram()
+                row.corrected.add(histogram)
         for name, request_type, reason, count in report["failures"]:
             key = self._key(str(name), str(request_type))
             reasons = self._reasons.setdefault(key, set())
@@ -393,9 +413,11 @@ class RunAggregator:
         }
 
     def total_histogram(self, section: str = "requests") -> HdrHistogram:
+        """Every key of a section merged; ``corrected``: the HTTP requests' twins only."""
         total = hdr.new_histogram()
         for key in self.section_keys(section):
-            total.add(self.histograms[key])
+            if section != "corrected" or is_corrected_http(key[1]):
+                total.add(self.histograms[key])
         return total
 
     def open_model(self) -> dict[str, float] | None:

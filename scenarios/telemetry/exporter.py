@@ -1,4 +1,4 @@
-"""Prometheus exposition of the load generator's own metrics (DESIGN.md §4).
+"""Prometheus exposition of the load generator's own metrics (docs/metrics.md).
 
 :class:`LoadgenCollector` is a custom collector: on every scrape it reads the master's
 :class:`~scenarios.telemetry.aggregate.RunAggregator` (the merged HDR histograms of every
@@ -7,17 +7,23 @@ twice and ``/metrics`` always agrees with ``summary.json``. Series (names are a 
 with ``dashboards/``; do not rename):
 
 - ``loadgen_requests_total{name,method}``, ``loadgen_failures_total{name,method,reason}``,
-  ``loadgen_response_time_seconds{name,method}`` (histogram, :data:`BUCKETS_S`): HTTP
-  requests only, so ``sum(rate(...))`` is the request rate;
+  ``loadgen_response_time_seconds{name,method,route}`` (histogram, :data:`BUCKETS_S`): HTTP
+  requests only, so ``sum(rate(...))`` is the request rate; ``route`` is the API route
+  template the name calls (:func:`scenarios.routes.route_of`; empty when it names none), the
+  ``route`` of the portal's own ``portal_http_request_duration_seconds``;
 - ``loadgen_journeys_total{name,kind}``, ``loadgen_journey_failures_total{name,kind,reason}``,
   ``loadgen_journey_duration_seconds{name,kind}``: ``JOURNEY``/``FUNNEL`` (and other
   non-HTTP) events;
-- ``loadgen_corrected_response_time_seconds{name,method}``: the open model's latencies
-  corrected for coordinated omission (``+CO`` events);
-- gauges ``loadgen_users``, ``loadgen_workers``, ``loadgen_target_rps``,
+- ``loadgen_corrected_response_time_seconds{name,method,route}``: the open model's HTTP
+  response times corrected for coordinated omission (``GET+CO`` events; the journeys' twins
+  stay in ``summary.json``);
+- gauges ``loadgen_users``, ``loadgen_target_users``, ``loadgen_workers``,
+  ``loadgen_target_rps`` (visits per second, not requests: see :data:`TARGET_RPS_HELP`),
   ``loadgen_worker_cpu_percent{worker}``, ``loadgen_schedule_lag_seconds``,
-  ``loadgen_reported_until_timestamp_seconds``; counters
-  ``loadgen_dropped_starts_total``, ``loadgen_late_starts_total``.
+  ``loadgen_reported_until_timestamp_seconds``; counters ``loadgen_starts_total`` (the
+  achieved side of ``loadgen_target_rps``), ``loadgen_target_starts_total`` (its integral:
+  the visits asked for), ``loadgen_dropped_starts_total``,
+  ``loadgen_late_starts_total``.
 
 :func:`serve` runs it on gevent's WSGI server (Locust processes are gevent processes;
 prometheus_client's ``start_http_server`` would start a real thread, which gevent's
@@ -41,13 +47,21 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
+from scenarios.routes import route_of
 from scenarios.telemetry import hdr
-from scenarios.telemetry.recorder import CORRECTED_SUFFIX
+from scenarios.telemetry.recorder import CORRECTED_SUFFIX, is_corrected_http
 
 if TYPE_CHECKING:
     from scenarios.telemetry.aggregate import RunAggregator
 
-__all__ = ["BUCKETS_S", "LiveGauges", "LoadgenCollector", "MetricsServer", "serve"]
+__all__ = [
+    "BUCKETS_S",
+    "TARGET_RPS_HELP",
+    "LiveGauges",
+    "LoadgenCollector",
+    "MetricsServer",
+    "serve",
+]
 
 
 def _buckets() -> tuple[float, ...]:
@@ -63,6 +77,15 @@ BUCKETS_S: tuple[float, ...] = _buckets()
 _BOUNDS_US = [round(b * 1_000_000) for b in BUCKETS_S]
 _LE = [floatToGoString(b) for b in BUCKETS_S]
 
+#: What ``loadgen_target_rps`` counts. A visit makes several requests (about 8 on the default
+#: mix), so it is compared with the rate of ``loadgen_starts_total``, never with requests/s.
+TARGET_RPS_HELP = (
+    "Arrival rate the open model aims at now, in visits (journey starts) per second over all "
+    "workers: one request each for the capacity probe, several for the journeys; compare it "
+    "with rate(loadgen_starts_total), not with the request rate. 0 in the closed model, whose "
+    "target is loadgen_target_users."
+)
+
 
 @dataclass(frozen=True, kw_only=True)
 class LiveGauges:
@@ -70,6 +93,7 @@ class LiveGauges:
 
     users: int
     workers: int
+    target_users: int = 0
 
 
 class LoadgenCollector(Collector):
@@ -104,7 +128,11 @@ class LoadgenCollector(Collector):
             ("name", "method"),
             ("loadgen_requests", "HTTP requests made, failed ones included."),
             ("loadgen_failures", "HTTP requests that failed, by reason."),
-            ("loadgen_response_time_seconds", "Response time of HTTP requests."),
+            (
+                "loadgen_response_time_seconds",
+                "Response time of HTTP requests (service time); route: the API route template.",
+            ),
+            with_route=True,
         )
         yield from self._latency_families(
             agg,
@@ -116,13 +144,16 @@ class LoadgenCollector(Collector):
         )
         corrected = HistogramMetricFamily(
             "loadgen_corrected_response_time_seconds",
-            "Open-model response time plus the start's lag (coordinated omission corrected).",
-            labels=("name", "method"),
+            "Open-model response time plus the start's lag and the wait for a connection "
+            "(coordinated omission corrected); route: the API route template.",
+            labels=("name", "method", "route"),
         )
         for name, request_type in agg.section_keys("corrected"):
+            if not is_corrected_http(request_type):
+                continue
             histogram = agg.histograms[(name, request_type)]
             method = request_type.removesuffix(CORRECTED_SUFFIX)
-            corrected.add_metric([name, method], *_buckets_of(histogram))
+            corrected.add_metric([name, method, route_of(name) or ""], *_buckets_of(histogram))
         yield corrected
 
         yield GaugeMetricFamily(
@@ -132,13 +163,28 @@ class LoadgenCollector(Collector):
         )
         yield GaugeMetricFamily("loadgen_users", "Users running now.", value=live.users)
         yield GaugeMetricFamily(
+            "loadgen_target_users",
+            "Users the run asks for now (--users, or the load shape's current step).",
+            value=live.target_users,
+        )
+        yield GaugeMetricFamily(
             "loadgen_workers", "Load-generating processes connected now.", value=live.workers
         )
         open_model = agg.open_model() or {}
         yield GaugeMetricFamily(
-            "loadgen_target_rps",
-            "Request rate the open model or shape aims at (0 when none is known).",
-            value=open_model.get("target_rps", 0.0),
+            "loadgen_target_rps", TARGET_RPS_HELP, value=open_model.get("target_rps", 0.0)
+        )
+        yield CounterMetricFamily(
+            "loadgen_starts",
+            "Open-model visits started, on time or late (dropped ones are not), over all "
+            "workers: the achieved side of loadgen_target_rps.",
+            value=open_model.get("started", 0.0),
+        )
+        yield CounterMetricFamily(
+            "loadgen_target_starts",
+            "Open-model visits the target rate asked for so far (loadgen_target_rps integrated "
+            "over time), over all workers: rate() of it is the target of rate(loadgen_starts).",
+            value=open_model.get("target_starts", 0.0),
         )
         yield CounterMetricFamily(
             "loadgen_dropped_starts",
@@ -173,16 +219,21 @@ class LoadgenCollector(Collector):
         counter: tuple[str, str],
         failures: tuple[str, str],
         histogram: tuple[str, str],
+        *,
+        with_route: bool = False,
     ) -> Iterator[Metric]:
         counts = CounterMetricFamily(*counter, labels=labels)
         failed = CounterMetricFamily(*failures, labels=(*labels, "reason"))
-        latency = HistogramMetricFamily(*histogram, labels=labels)
+        latency = HistogramMetricFamily(
+            *histogram, labels=(*labels, "route") if with_route else labels
+        )
         for key in agg.section_keys(section):
             h = agg.histograms[key]
             counts.add_metric(list(key), h.get_total_count())
             for reason, count in agg.failures_of(key).items():
                 failed.add_metric([*key, reason], count)
-            latency.add_metric(list(key), *_buckets_of(h))
+            route = [route_of(key[0]) or ""] if with_route else []
+            latency.add_metric([*key, *route], *_buckets_of(h))
         yield counts
         yield failed
         yield latency

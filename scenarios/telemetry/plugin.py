@@ -102,6 +102,7 @@ class WorkerTelemetry:
         self._loop_lag_s = 0.0
         self._failed_sends = 0
         self._schedule_seen = (0.0, 0.0)  # open model (started, lag_ms_total) at the last report
+        self._target_starts = 0.0  # the open model's target rate integrated over the test
         self._greenlets = [gevent.spawn(self._report_loop), gevent.spawn(self._probe_loop)]
         hooks = environment.events
         hooks.request.add_listener(self.on_request)
@@ -134,6 +135,7 @@ class WorkerTelemetry:
         self.flush(cpu=False)
         self.interval_start_s = time.time()
         self._schedule_seen = (0.0, 0.0)
+        self._target_starts = 0.0
 
     def on_test_stop(self, **_kwargs: Any) -> None:
         self.flush()
@@ -168,17 +170,22 @@ class WorkerTelemetry:
             users=_user_count(self.runner),
             cpu_percent=self._process.cpu_percent(None),
             loop_lag_s=lag,
-            open_model=self._open_model(),
+            open_model=self._open_model(now - self.interval_start_s),
         )
         self.interval_start_s = now
         return report
 
-    def _open_model(self) -> dict[str, float] | None:
+    def _open_model(self, interval_s: float) -> dict[str, float] | None:
         """The open model's counters, with its mean start lag over this interval added
         (``schedule_lag_mean_s``). ``schedule_lag_s`` stays the worst start lag the source
         reports (one late start in hundreds is what an alert on it must see); a source that
-        reports none gets the mean there."""
+        reports none gets the mean there. ``target_starts`` counts the visits the target rate
+        asked for (``target_rps`` integrated over the reports' intervals), so that achieved
+        and target compare as two counters of visits, over the same window."""
         counters = open_model_counters(self.environment)
+        if counters is not None and "target_rps" in counters:
+            self._target_starts += counters["target_rps"] * max(interval_s, 0.0)
+            counters["target_starts"] = self._target_starts
         if counters is None or "started" not in counters or "lag_ms_total" not in counters:
             return counters
         started, lag_ms_total = counters["started"], counters["lag_ms_total"]
@@ -243,7 +250,10 @@ class MasterTelemetry:
     # -- exporter ----------------------------------------------------------------------------
     def live(self) -> LiveGauges:
         workers = self.runner.worker_count if self.distributed else 1  # type: ignore[attr-defined]
-        return LiveGauges(users=_user_count(self.runner), workers=int(workers))
+        target = getattr(self.runner, "target_user_count", 0) or 0
+        return LiveGauges(
+            users=_user_count(self.runner), workers=int(workers), target_users=int(target)
+        )
 
     def start_exporter(self, host: str, port: int) -> None:
         collector = LoadgenCollector(lambda: self.aggregator, self.live)

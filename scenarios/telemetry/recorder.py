@@ -9,7 +9,7 @@ Request types are sorted into sections (:func:`section_of`): HTTP methods are
 coordinated omission) are ``corrected``; anything else (``JOURNEY``, ``FUNNEL``, custom
 types) is ``journeys``. Totals and rates only ever add up the ``requests`` section.
 
-Label values must stay bounded (DESIGN.md §4): failure reasons are normalised
+Label values must stay bounded (docs/metrics.md): failure reasons are normalised
 (:func:`normalise_reason`) and capped per key, and the number of keys is capped too, so a
 scenario that names requests by raw URL cannot exhaust the master's memory.
 
@@ -36,6 +36,7 @@ __all__ = [
     "OTHER_REASON",
     "REPORT_VERSION",
     "IntervalRecorder",
+    "is_corrected_http",
     "normalise_reason",
     "section_of",
 ]
@@ -72,6 +73,13 @@ def section_of(request_type: str) -> str:
     if request_type.upper() in HTTP_METHODS:
         return "requests"
     return "journeys"
+
+
+def is_corrected_http(request_type: str) -> bool:
+    """Whether a type is the corrected twin of an HTTP request (``GET+CO``), not of a
+    journey (``JOURNEY+CO``): the twins that corrected totals and rates add up."""
+    base = request_type.removesuffix(CORRECTED_SUFFIX)
+    return base != request_type and base.upper() in HTTP_METHODS
 
 
 def normalise_reason(exception: BaseException | str | None) -> str:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -18,12 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(
-        shutil.which("wrk") is None, reason="wrk is not installed (apt install wrk)"
-    ),
-    pytest.mark.skipif(
-        shutil.which("taskset") is None, reason="taskset is not installed (apt install util-linux)"
-    ),
+    pytest.mark.needs("wrk", "taskset"),
     pytest.mark.skipif(
         not Path("/proc/self/stat").exists(), reason="the benchmark reads CPU times from /proc"
     ),

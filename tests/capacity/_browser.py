@@ -22,6 +22,8 @@ from typing import Any
 
 import aiohttp
 
+from tests.conftest import find_tool
+
 FLAGS = (
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -32,7 +34,7 @@ COMMAND_TIMEOUT_S = 30.0
 
 
 def chromium_binary() -> str | None:
-    return shutil.which("chromium") or shutil.which("chromium-browser")
+    return find_tool("chromium")
 
 
 @dataclass

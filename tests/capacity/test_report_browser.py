@@ -13,7 +13,7 @@ from tests.capacity._browser import chromium, chromium_binary, decode_png, ink, 
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.timeout(120),
-    pytest.mark.skipif(chromium_binary() is None, reason="needs Debian's chromium package"),
+    pytest.mark.needs("chromium"),
 ]
 WIDTH = 860
 # Shares of a chart's box: dark pixels (tick labels, axis titles) and saturated ones (the data:

@@ -1,6 +1,6 @@
 """A real Prometheus scrapes real exporters; every rule and every panel query returns data.
 
-Two tiny exporters on ephemeral loopback ports serve the metric contract of DESIGN.md §4 from
+Two tiny exporters on ephemeral loopback ports serve the metric contract of docs/metrics.md from
 prometheus_client registries (one per job, as the mock and the Locust master will), while a
 thread keeps making observations so that rates and quantiles have something to show.
 """
@@ -8,7 +8,6 @@ thread keeps making observations so that rates and quantiles have something to s
 from __future__ import annotations
 
 import random
-import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -30,7 +29,7 @@ from harness.observe.prometheus import (
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(shutil.which("prometheus") is None, reason="prometheus not installed"),
+    pytest.mark.needs("prometheus"),
 ]
 
 ROUTES = (("/api/v1/services", "GET"), ("/oauth2/login", "POST"), ("/api/v1/payments", "POST"))
@@ -73,13 +72,23 @@ def _loadgen_registry() -> tuple[CollectorRegistry, list[object]]:
         Histogram(
             "loadgen_response_time_seconds",
             "",
-            ["name", "method"],
+            ["name", "method", "route"],
+            buckets=LOADGEN_BUCKETS,
+            registry=reg,
+        ),
+        Histogram(
+            "loadgen_corrected_response_time_seconds",
+            "",
+            ["name", "method", "route"],
             buckets=LOADGEN_BUCKETS,
             registry=reg,
         ),
         Gauge("loadgen_users", "", registry=reg),
         Gauge("loadgen_workers", "", registry=reg),
+        Gauge("loadgen_target_users", "", registry=reg),
         Gauge("loadgen_target_rps", "", registry=reg),
+        Counter("loadgen_starts", "", registry=reg),
+        Counter("loadgen_target_starts", "", registry=reg),
         Counter("loadgen_dropped_starts", "", registry=reg),
         Gauge("loadgen_worker_cpu_percent", "", ["worker"], registry=reg),
         Gauge("loadgen_schedule_lag_seconds", "", registry=reg),
@@ -92,15 +101,17 @@ def _loadgen_registry() -> tuple[CollectorRegistry, list[object]]:
 def _traffic(portal: list, loadgen: list, rng: random.Random) -> None:  # type: ignore[type-arg]
     (requests, duration, in_flight, logins, apps, payments, amount, size, evictions, faults, shed,
      queue) = portal  # fmt: skip
-    (lg_requests, lg_failures, lg_time, users, workers, target, dropped, cpu, lag, cap_max,
-     cap_slo) = loadgen  # fmt: skip
+    (lg_requests, lg_failures, lg_time, lg_corrected, users, workers, target_users, target,
+     starts, target_starts, dropped, cpu, lag, cap_max, cap_slo) = loadgen  # fmt: skip
     for (route, method), (name, lg_method) in zip(ROUTES, NAMES, strict=True):
         server_s = rng.lognormvariate(-3.5, 1.0)
         status = rng.choices(["200", "422", "500", "503"], weights=[95, 3, 1, 1])[0]
         requests.labels(route, method, status).inc()
         duration.labels(route, method).observe(server_s)
         lg_requests.labels(name, lg_method).inc()
-        lg_time.labels(name, lg_method).observe(server_s + rng.uniform(0.0005, 0.003))
+        client_s = server_s + rng.uniform(0.0005, 0.003)
+        lg_time.labels(name, lg_method, route).observe(client_s)
+        lg_corrected.labels(name, lg_method, route).observe(client_s + rng.uniform(0, 0.01))
         if status.startswith("5"):
             lg_failures.labels(name, lg_method, f"HTTPError({status})").inc()
         faults.labels(route, "latency").inc(rng.random() < 0.05)
@@ -116,8 +127,11 @@ def _traffic(portal: list, loadgen: list, rng: random.Random) -> None:  # type: 
     for service in ("passport", "tax"):
         queue.labels(service).set(rng.randint(0, 5))
     users.set(500)
+    target_users.set(500)
     workers.set(2)
     target.set(120.0)
+    starts.inc(rng.randint(5, 7))
+    target_starts.inc(6)
     dropped.inc(rng.random() < 0.1)
     for worker in ("w1", "w2"):
         cpu.labels(worker).set(rng.uniform(20, 60))

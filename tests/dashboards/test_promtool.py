@@ -2,24 +2,23 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-PROMETHEUS_DIR = Path(__file__).resolve().parents[2] / "dashboards" / "prometheus"
-PROMTOOL = shutil.which("promtool")
+from tests.conftest import find_tool
 
-pytestmark = pytest.mark.skipif(
-    PROMTOOL is None, reason="promtool not installed (Debian package 'prometheus')"
-)
+PROMETHEUS_DIR = Path(__file__).resolve().parents[2] / "dashboards" / "prometheus"
+
+pytestmark = pytest.mark.needs("promtool")
 
 
 def _promtool(*args: str) -> subprocess.CompletedProcess[str]:
-    assert PROMTOOL is not None
+    promtool = find_tool("promtool")
+    assert promtool is not None
     return subprocess.run(
-        [PROMTOOL, *args], capture_output=True, text=True, timeout=60, check=False
+        [promtool, *args], capture_output=True, text=True, timeout=60, check=False
     )
 
 

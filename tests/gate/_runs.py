@@ -46,6 +46,7 @@ def write_run(
     *,
     failures: dict[tuple[str, str], int] | None = None,
     journeys: dict[tuple[str, str], np.ndarray] | None = None,
+    corrected: dict[tuple[str, str], np.ndarray] | None = None,
     name: str = "ci",
     users: int = 10,
     extra: str = "",
@@ -56,9 +57,13 @@ def write_run(
     failures = failures or {}
     path.mkdir(parents=True)
     total = hdr.new_histogram()
-    entries, rows, jrows = {}, [], []
+    entries: dict = {}
+    rows: list = []
+    jrows: list = []
+    crows: list = []
     total_failures = 0
-    for section, data in (("requests", series), ("journeys", journeys or {})):
+    sections = (("requests", series), ("journeys", journeys or {}), ("corrected", corrected or {}))
+    for section, data in sections:
         for (rname, method), samples in data.items():
             h = hdr.new_histogram()
             for v in samples:
@@ -80,7 +85,7 @@ def write_run(
                 "failures": f,
                 **hdr.summarise(h).as_dict(),
             }
-            (rows if section == "requests" else jrows).append(row)
+            {"requests": rows, "journeys": jrows, "corrected": crows}[section].append(row)
     count = sum(len(s) for s in series.values())
     summary = {
         "schema": 1,
@@ -90,7 +95,7 @@ def write_run(
         "duration_s": duration_s,
         "requests": rows,
         "journeys": jrows,
-        "corrected": [],
+        "corrected": crows,
         "total": {
             "name": "total",
             "method": "ALL",

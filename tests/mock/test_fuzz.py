@@ -166,7 +166,7 @@ def schema(server: LiveServer) -> Any:
 
 
 def problem_details(ctx: Any, response: schemathesis.Response, case: schemathesis.Case) -> None:
-    """Every error is problem details whose ``status`` is the HTTP status (DESIGN §3)."""
+    """Every error is problem details whose ``status`` is the HTTP status (docs/api.md)."""
     if response.status_code < 400:
         return
     if case.path == "/readyz" and response.status_code == 503:

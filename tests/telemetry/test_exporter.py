@@ -20,6 +20,7 @@ def _aggregator() -> RunAggregator:
         r.record("/healthz", "GET", 3.0, None)
         r.record("pay", "JOURNEY", 800.0, "charges: HTTP 409")
         r.record("/healthz", "GET+CO", 13.0, None)
+        r.record("pay", "JOURNEY+CO", 900.0, None)  # a journey's twin: not a response time
         om = {"dropped": 2, "late": 5, "started": 40, "target_rps": 50.0, "schedule_lag_s": 0.02}
         report = r.take(start_s=0, end_s=2, cpu_percent=30.0, index=int(worker[1]), open_model=om)
         agg.add_report(worker, report, received_s=2)
@@ -28,7 +29,8 @@ def _aggregator() -> RunAggregator:
 
 def _scrape(agg: RunAggregator) -> dict[str, list]:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(LoadgenCollector(lambda: agg, lambda: LiveGauges(users=7, workers=2)))
+    live = LiveGauges(users=7, workers=2, target_users=8)
+    registry.register(LoadgenCollector(lambda: agg, lambda: live))
     text = generate_latest(registry).decode()
     return {family.name: family.samples for family in text_string_to_metric_families(text)}
 
@@ -76,7 +78,7 @@ def test_counters_equal_the_merged_histograms() -> None:
 def test_the_response_time_histogram_is_exact_and_cumulative() -> None:
     agg = _aggregator()
     samples = _scrape(agg)["loadgen_response_time_seconds"]
-    labels = {"name": "/api/v1/services", "method": "GET"}
+    labels = {"name": "/api/v1/services", "method": "GET", "route": "/api/v1/services"}
     buckets = [
         s for s in samples if s.name.endswith("_bucket") and s.labels["name"] == labels["name"]
     ]
@@ -103,16 +105,43 @@ def test_the_response_time_histogram_is_exact_and_cumulative() -> None:
             "loadgen_corrected_response_time_seconds_count",
             name="/healthz",
             method="GET",
+            route="",  # an operations path: no API route
         )
         == 2
     )
+    assert {s.labels["method"] for s in corrected} == {"GET"}
+
+
+def test_latency_carries_the_route_template_of_the_request_name() -> None:
+    agg = RunAggregator(interval_s=2.0, mode="local")
+    agg.start(0.0)
+    r = IntervalRecorder()
+    for name in ("/api/v1/services/[code]", "/api/v1/services [search]", "/oauth2/token [code]"):
+        r.record(name, "GET" if name.startswith("/api") else "POST", 5.0, None)
+        r.record(name, "GET+CO", 9.0, None)
+    agg.add_report("local", r.take(start_s=0, end_s=2), received_s=2)
+    families = _scrape(agg)
+    routes = {
+        s.labels["name"]: s.labels["route"]
+        for family in ("loadgen_response_time_seconds", "loadgen_corrected_response_time_seconds")
+        for s in families[family]
+        if s.name.endswith("_count")
+    }
+    assert routes == {
+        "/api/v1/services/[code]": "/api/v1/services/{code}",
+        "/api/v1/services [search]": "/api/v1/services",
+        "/oauth2/token [code]": "/oauth2/token",
+    }
 
 
 def test_gauges_and_generator_health() -> None:
     families = _scrape(_aggregator())
     assert families["loadgen_users"][0].value == 7
     assert families["loadgen_workers"][0].value == 2
+    assert families["loadgen_target_users"][0].value == 8
+    # visits per second aimed at, and the visits started: like units
     assert families["loadgen_target_rps"][0].value == 100.0
+    assert families["loadgen_starts"][0].value == 80
     assert families["loadgen_dropped_starts"][0].value == 4
     assert families["loadgen_late_starts"][0].value == 10
     assert families["loadgen_schedule_lag_seconds"][0].value == 0.02
@@ -122,12 +151,24 @@ def test_gauges_and_generator_health() -> None:
     assert cpu == {"1": 30.0, "2": 30.0}
 
 
+def test_the_target_rate_says_what_it_counts() -> None:
+    registry = CollectorRegistry(auto_describe=False)
+    live = LiveGauges(users=0, workers=1)
+    registry.register(LoadgenCollector(lambda: _aggregator(), lambda: live))
+    text = generate_latest(registry).decode()
+    docs = {f.name: f.documentation for f in text_string_to_metric_families(text)}
+    assert "visits (journey starts) per second" in docs["loadgen_target_rps"]
+    assert "rate(loadgen_starts_total)" in docs["loadgen_target_rps"]
+    assert "achieved side of loadgen_target_rps" in docs["loadgen_starts"]
+
+
 def test_an_empty_run_still_exposes_every_family() -> None:
     agg = RunAggregator(interval_s=2.0, mode="local")
     families = _scrape(agg)
     for name in (
         "loadgen_requests", "loadgen_failures", "loadgen_response_time_seconds", "loadgen_users",
-        "loadgen_workers", "loadgen_target_rps", "loadgen_dropped_starts",
+        "loadgen_workers", "loadgen_target_rps", "loadgen_dropped_starts", "loadgen_starts",
+        "loadgen_target_users",
         "loadgen_worker_cpu_percent", "loadgen_schedule_lag_seconds",
         "loadgen_reported_until_timestamp_seconds",
     ):  # fmt: skip
