@@ -343,7 +343,10 @@ def run_campaign(
         )
         if mock is not None:
             mock_count = _mock_request_count(host)
-            save_mock_metrics(host, run_dir)  # the portal's own latency per route, for the report
+            try:  # the portal's own latency per route, for the report
+                save_mock_metrics(host, run_dir)
+            except OSError as exc:  # a full disk: the run's results matter more
+                print(f"portal-load: no mock-metrics.json: {exc.strerror or exc}", file=out)
         if prometheus is not None and mock is not None:
             _wait_for_final_scrape(prometheus, time.time(), out)
     finally:
