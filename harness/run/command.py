@@ -26,7 +26,7 @@ from __future__ import annotations
 import signal
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -54,13 +54,14 @@ from harness.results.folder import (
     read_summary,
     write_json,
 )
-from harness.run.cluster import JoinWatch, announce, listen_address, master_cluster_options
+from harness.run.checks import MockCount, cross_check, in_flight_bound, mock_request_count
+from harness.run.cluster import JoinWatch, announce, listen_address
 from harness.run.disk import check_room
+from harness.run.options import WEB_LINGER_S, master_options, worker_options
 from harness.run.progress import Progress
 from harness.run.summary import print_summary
 from harness.run.watch import Fault, RunWatch
-from harness.system import LOOPBACK, free_port
-from mock_portal.routes import OPERATIONS_ROUTES
+from harness.system import free_port
 
 PROGRESS_EVERY_S = 2.0
 START_GRACE_S = 30.0  # locust's own start-up, and the workers' connection to the master
@@ -69,11 +70,6 @@ START_GRACE_S = 30.0  # locust's own start-up, and the workers' connection to th
 # (Locust's shutdown fails on a full disk) and is killed, its last write kept.
 MASTER_STOP_GRACE_S = 30.0
 STOP_GRACE_S = 5.0
-# The generator and the mock count independently; connection errors are counted by one side
-# only, so they may differ a little. More than this is flagged.
-COUNT_TOLERANCE = 0.01
-OPEN_POOL_SIZE = 1000  # scenarios.open_model's default pool of concurrent visits per executor
-
 # Called with the run's folder while the run goes on; a reason it returns stops the run early
 # (k6's abortOnFail), and the results are still written (``run --gate``: harness.gate.judge).
 AbortCheck = Callable[[Path], "str | None"]
@@ -83,9 +79,6 @@ PROMETHEUS_SHORT_RUN_S = 300.0
 # Scrape intervals the master keeps /metrics up for after the run, until Prometheus has read
 # the final values (--metrics-linger); and the harness waits for the mock's last scrape.
 FINAL_SCRAPES = 3
-# `--web`: the web UI stays up this long after the run (Locust's --autoquit), to read its
-# final figures; well inside the watchdog's margin past the run time.
-WEB_LINGER_S = 15
 
 
 class _Interrupted:
@@ -94,98 +87,6 @@ class _Interrupted:
 
     def __call__(self, signum: int, frame: FrameType | None) -> None:
         self.signum = signum
-
-
-def master_options(
-    c: Campaign,
-    host: str,
-    run_dir: Path,
-    master_port: int,
-    metrics_port: int,
-    bind_host: str = LOOPBACK,
-    web_port: int | None = None,
-) -> list[str]:
-    opts = [
-        "--master",
-        *master_cluster_options(c, bind_host, master_port),
-        "--host",
-        host,
-        "--run-time",
-        f"{max(1, round(c.duration_s))}s",
-        # No --stop-timeout: users (and the open model's executors, whose one task is the
-        # whole schedule) stop when the run ends; what they sent after it would reach the mock
-        # but not the results. At most the requests in flight at that instant differ.
-        "--results-dir",
-        str(run_dir),
-        "--metrics-port",
-        str(metrics_port),
-        "--csv",
-        str(run_dir / "locust"),
-        "--loglevel",
-        "WARNING",
-    ]
-    if not c.locustfile:  # options of the portal's journeys, unknown to another locustfile
-        opts += journey_options(c)
-    if c.web:
-        opts += ["--autostart", "--autoquit", str(WEB_LINGER_S), "--web-host", "127.0.0.1",
-                 "--web-port", str(web_port or free_port())]  # fmt: skip
-    else:
-        opts += ["--headless"]
-    if c.open_model:
-        opts += [
-            "--arrival-rate",
-            f"{c.arrival_rate:g}",
-            "--arrival-duration",
-            f"{c.duration_s:g}",
-            "--open-executors",
-            str(c.worker_count()),
-            *(["--arrival-poisson"] if c.arrival_poisson else []),
-            *(["--arrival-shape", c.arrival_shape] if c.arrival_shape else []),
-            *_params("--arrival-", c.arrival_params),
-            *(["--open-pool-size", str(c.open_pool_size)] if c.open_pool_size else []),
-            *(["--open-connections", str(c.open_connections)] if c.open_connections else []),
-            "-u",
-            str(c.worker_count()),
-            "-r",
-            str(c.worker_count()),
-        ]
-        # The open model installs its executor itself when an arrival option is given; named
-        # on the command line, its zero weight would make Locust drop it.
-        classes: tuple[str, ...] = ()
-    else:
-        opts += ["-u", str(c.users), "-r", f"{c.spawn_rate:g}"]
-        if c.shape:
-            # The shape ends the run at its duration (Locust ignores --run-time under one);
-            # its peak is -u.
-            opts += ["--shape", c.shape, "--shape-duration", f"{c.duration_s:g}"]
-            opts += _params("--shape-", c.shape_params)
-        # A locustfile of the user's runs all its classes unless some are named.
-        classes = c.user_classes or (() if c.locustfile else ("CitizenUser", "AnonymousVisitor"))
-    return [*opts, *classes]
-
-
-def journey_options(c: Campaign) -> list[str]:
-    """The options of the portal's journeys: pace, citizens, seed, second factor, accounts."""
-    opts = [
-        "--think-scale",
-        f"{c.think_scale:g}",
-        "--citizen-stride",
-        str(max(64, c.worker_count())),
-    ]
-    opts += ["--seed", str(c.seed)]
-    if c.mfa_code:
-        opts += ["--mfa-code", c.mfa_code]
-    if c.accounts:
-        opts += ["--accounts", c.accounts]
-    return opts
-
-
-def _params(prefix: str, params: Mapping[str, float]) -> list[str]:
-    return [
-        arg
-        for key, value in sorted(params.items())
-        for arg in (f"{prefix}{key.replace('_', '-')}", f"{value:g}")
-    ]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -199,42 +100,6 @@ class RunOutcome:
     exit_code: ExitCode
     flags: tuple[str, ...] = ()
     abort_reason: str | None = None
-
-
-@dataclass(frozen=True)
-class MockCount:
-    """The embedded mock's own count of the requests it answered, and of those it cut off
-    with an injected reset or lost response (not in its request count; a retried GET then
-    reaches it twice, a POST is counted by the generator as one failed request)."""
-
-    answered: float
-    cut_off: float = 0.0
-
-
-def _mock_request_count(base_url: str) -> MockCount | None:
-    import urllib.request
-
-    from prometheus_client.parser import text_string_to_metric_families
-
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    try:
-        with opener.open(f"{base_url}/metrics", timeout=5) as resp:
-            text = resp.read().decode("utf-8")
-    except OSError:
-        return None
-    total = cut_off = 0.0
-    for family in text_string_to_metric_families(text):
-        for s in family.samples:
-            if s.labels.get("route") in OPERATIONS_ROUTES:
-                continue
-            if s.name == "portal_http_requests_total":
-                total += s.value
-            elif s.name == "portal_faults_injected_total" and s.labels.get("kind") in (
-                "reset",
-                "lost_response",
-            ):
-                cut_off += s.value
-    return MockCount(total, cut_off)
 
 
 def run_campaign(
@@ -264,150 +129,175 @@ def run_campaign(
     # so that a run with a folder always ends with results in it.
     interrupted = _Interrupted()
     previous = {s: signal.signal(s, interrupted) for s in (signal.SIGINT, signal.SIGTERM)}
-    children: list[Child] = []
-    mock: Child | None = None
-    prometheus: Any = None
-    mock_count: MockCount | None = None
-    watch: RunWatch | None = None
-    aborted: str | None = None
-    joins: JoinWatch | None = None
     progress = Progress(
         duration_s=campaign.duration_s, tty=out.isatty() if tty is None else tty, out=out
     )
+    run = _Run(campaign, out)
     try:
-        run_id, run_dir = new_run_dir(Path(campaign.results_dir), campaign.name)
+        run.create_folder()
+        run.start()
+        run.watch(progress, interrupted, abort_check)
+        run.read_the_mock()
+    finally:
+        progress.close()
+        run.stop()
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    return run.finish(interrupted.signum is not None)
+
+
+class _Run:
+    """One run's processes and what they left, in the order :func:`run_campaign` goes."""
+
+    def __init__(self, campaign: Campaign, out: Any) -> None:
+        self.campaign = campaign
+        self.out = out
+        self.children: list[Child] = []
+        self.mock: Child | None = None
+        self.master: Child | None = None
+        self.prometheus: Any = None
+        self.runwatch: RunWatch | None = None
+        self.joins: JoinWatch | None = None
+        self.mock_count: MockCount | None = None
+        self.aborted: str | None = None
+        self.host = campaign.host
+
+    def _say(self, line: str) -> None:
+        print(f"portal-load: {line}", file=self.out, flush=True)
+
+    def create_folder(self) -> None:
+        c = self.campaign
+        self.run_id, self.run_dir = new_run_dir(Path(c.results_dir), c.name)
         try:
-            atomic_write(run_dir / CAMPAIGN, campaign.to_toml())
-            write_json(run_dir / PROVENANCE, provenance(campaign.seed))
+            atomic_write(self.run_dir / CAMPAIGN, c.to_toml())
+            write_json(self.run_dir / PROVENANCE, provenance(c.seed))
         except OSError as exc:
-            raise ResultsError(f"{run_dir}: cannot write the run's files: {exc.strerror}") from None
-        print(f"portal-load: run {run_id} -> {run_dir}", file=out, flush=True)
-        host = campaign.host
-        if campaign.embedded:
-            mock, host, _admin = start_mock(
-                run_dir, workers=campaign.mock_workers, config=campaign.mock_config
+            raise ResultsError(
+                f"{self.run_dir}: cannot write the run's files: {exc.strerror}"
+            ) from None
+        self._say(f"run {self.run_id} -> {self.run_dir}")
+
+    def start(self) -> None:
+        """The embedded mock, Prometheus, the Locust master and the local workers."""
+        c, run_dir = self.campaign, self.run_dir
+        if c.embedded:
+            self.mock, self.host, _admin = start_mock(
+                run_dir, workers=c.mock_workers, config=c.mock_config
             )
-            children.append(mock)
-        metrics_port = campaign.metrics_port or free_port()
-        bind_host, master_port = listen_address(campaign)
-        announce(campaign, bind_host, master_port, host, out)
-        extra_env = {"PORTAL_SEED": str(campaign.seed)}
-        if campaign.prometheus:
-            prometheus = _start_prometheus(campaign, run_dir, host, metrics_port, out)
-            linger_s = FINAL_SCRAPES * prometheus.config.scrape_interval_s + 2.0
+            self.children.append(self.mock)
+        self.metrics_port = c.metrics_port or free_port()
+        bind_host, master_port = listen_address(c)
+        announce(c, bind_host, master_port, self.host, self.out)
+        extra_env = {"PORTAL_SEED": str(c.seed)}
+        if c.prometheus:
+            self.prometheus = _start_prometheus(c, run_dir, self.host, self.metrics_port, self.out)
+            linger_s = FINAL_SCRAPES * self.prometheus.config.scrape_interval_s + 2.0
             extra_env["PORTAL_METRICS_LINGER"] = f"{linger_s:g}"
         env = child_environment(extra_env)
-        web_port = free_port() if campaign.web else None
-        master = Child(
+        web_port = free_port() if c.web else None
+        options = master_options(
+            c, self.host, run_dir, master_port, self.metrics_port, bind_host, web_port
+        )
+        self.master = Child(
             "locust-master",
-            locust_argv(
-                master_options(
-                    campaign, host, run_dir, master_port, metrics_port, bind_host, web_port
-                ),
-                campaign.locustfile,
-            ),
+            locust_argv(options, c.locustfile),
             run_dir / "logs" / "locust-master.log",
             env,
         )
-        children.append(master)
+        self.children.append(self.master)
         if web_port is not None:
-            print(
-                f"portal-load: Locust web UI at http://127.0.0.1:{web_port}/ "
-                f"(until {WEB_LINGER_S} s after the run)",
-                file=out,
-                flush=True,
+            self._say(
+                f"Locust web UI at http://127.0.0.1:{web_port}/ "
+                f"(until {WEB_LINGER_S} s after the run)"
             )
-        local_master = LOOPBACK if bind_host in ("*", "0.0.0.0", "::") else bind_host
-        for i in range(campaign.local_worker_count()):
-            argv = locust_argv(
-                [
-                    "--worker",
-                    "--master-host",
-                    local_master,
-                    "--master-port",
-                    str(master_port),
-                    "--loglevel",
-                    "WARNING",
-                ],
-                campaign.locustfile,
-            )
-            children.append(
-                Child(f"locust-worker-{i}", argv, run_dir / "logs" / f"locust-worker-{i}.log", env)
-            )
-        check = (lambda: abort_check(run_dir)) if abort_check else None
-        local_pids = {c.pid for c in children if c.name.startswith("locust-worker-")}
-        joins = JoinWatch(campaign, run_dir, local_pids, out)
-        watch = RunWatch(host=host, mock=mock, run_dir=run_dir, out=out)
-        aborted = _watch(
-            campaign, master, metrics_port, progress, interrupted, watch, check, out, joins
-        )
-        if mock is not None:
-            mock_count = _mock_request_count(host)
-            try:  # the portal's own latency per route, for the report
-                save_mock_metrics(host, run_dir)
-            except OSError as exc:  # a full disk: the run's results matter more
-                print(f"portal-load: no mock-metrics.json: {exc.strerror or exc}", file=out)
-        if prometheus is not None and mock is not None:
-            _wait_for_final_scrape(prometheus, time.time(), out)
-    finally:
-        progress.close()
-        if watch is not None:
-            watch.close()
-        if prometheus is not None:
-            prometheus.stop()
-        for child in reversed(children):
-            child.stop()
-        for s, handler in previous.items():
-            signal.signal(s, handler)
+        for i in range(c.local_worker_count()):
+            argv = locust_argv(worker_options(bind_host, master_port), c.locustfile)
+            log = run_dir / "logs" / f"locust-worker-{i}.log"
+            self.children.append(Child(f"locust-worker-{i}", argv, log, env))
 
-    missing = joins.missing if joins is not None else None
-    faults = tuple(watch.faults) if watch is not None else ()
-    stopped = interrupted.signum is not None or faults or missing
-    if stopped and not (run_dir / SUMMARY).exists():
-        _write_empty_partial(run_dir)
-    summary = read_summary(run_dir)
-    if joins is not None:
-        joins.finish(summary)
-    if missing:
-        write_json(run_dir / SUMMARY, summary)
-        raise WorkersMissing(f"{missing}; the run's folder: {run_dir}")
-    in_flight_bound = campaign.users
-    if campaign.open_model:  # visits started and not completed when the run ended
-        visits = summary.get("open_model") or {}
-        in_flight_bound = int(
-            visits.get("started", 0) - visits.get("completed", 0)
-            if "started" in visits
-            else campaign.worker_count() * (campaign.open_pool_size or OPEN_POOL_SIZE)
+    def watch(
+        self, progress: Progress, interrupted: _Interrupted, abort_check: AbortCheck | None
+    ) -> None:
+        """Until the master ends the run (or is stopped): the live view and every watch."""
+        assert self.master is not None
+        run_dir = self.run_dir
+        check = (lambda: abort_check(run_dir)) if abort_check else None
+        local_pids = {c.pid for c in self.children if c.name.startswith("locust-worker-")}
+        self.joins = JoinWatch(self.campaign, run_dir, local_pids, self.out)
+        self.runwatch = RunWatch(host=self.host, mock=self.mock, run_dir=run_dir, out=self.out)
+        self.aborted = _watch(
+            self.campaign,
+            self.master,
+            self.metrics_port,
+            progress,
+            interrupted,
+            self.runwatch,
+            check,
+            self.out,
+            self.joins,
         )
-    summary = _cross_check(
-        run_dir,
-        summary,
-        mock_count,
-        in_flight_bound,
-        mock_expected=mock is not None,
-        max_failure_ratio=campaign.max_failure_ratio,
-        faults=faults,
-    )
-    if "not_written" in summary["checks"]:
-        print(f"portal-load: {summary['checks']['not_written']}", file=out, flush=True)
-    try_write_report(run_dir, warn=lambda message: print(message, file=out))
-    print_summary(summary, run_dir, out=out)
-    status = str(summary.get("status"))
-    flags = tuple(summary.get("checks", {}).get("flags") or ())
-    if status == "partial" or interrupted.signum is not None:
-        code = ExitCode.PARTIAL
-    elif status == "degraded":
-        code = ExitCode.DEGRADED
-    else:
-        code = ExitCode.OK
-    return RunOutcome(
-        run_id=run_id,
-        run_dir=run_dir,
-        status=status,
-        exit_code=code,
-        flags=flags,
-        abort_reason=aborted,
-    )
+
+    def read_the_mock(self) -> None:
+        """The embedded mock's own counts and latency, before it stops."""
+        if self.mock is None:
+            return
+        self.mock_count = mock_request_count(self.host)
+        try:  # the portal's own latency per route, for the report
+            save_mock_metrics(self.host, self.run_dir)
+        except OSError as exc:  # a full disk: the run's results matter more
+            self._say(f"no mock-metrics.json: {exc.strerror or exc}")
+        if self.prometheus is not None:
+            _wait_for_final_scrape(self.prometheus, time.time(), self.out)
+
+    def stop(self) -> None:
+        if self.runwatch is not None:
+            self.runwatch.close()
+        if self.prometheus is not None:
+            self.prometheus.stop()
+        for child in reversed(self.children):
+            child.stop()
+
+    def finish(self, interrupted: bool) -> RunOutcome:
+        """Results checked and marked, the report written, the summary printed."""
+        c, run_dir = self.campaign, self.run_dir
+        missing = self.joins.missing if self.joins is not None else None
+        faults = tuple(self.runwatch.faults) if self.runwatch is not None else ()
+        if (interrupted or faults or missing) and not (run_dir / SUMMARY).exists():
+            _write_empty_partial(run_dir)
+        summary = read_summary(run_dir)
+        if self.joins is not None:
+            self.joins.finish(summary)
+        if missing:
+            write_json(run_dir / SUMMARY, summary)
+            raise WorkersMissing(f"{missing}; the run's folder: {run_dir}")
+        summary = cross_check(
+            run_dir,
+            summary,
+            self.mock_count,
+            in_flight_bound(c, summary),
+            mock_expected=self.mock is not None,
+            max_failure_ratio=c.max_failure_ratio,
+            faults=faults,
+        )
+        if "not_written" in summary["checks"]:
+            self._say(summary["checks"]["not_written"])
+        try_write_report(run_dir, warn=lambda message: print(message, file=self.out))
+        print_summary(summary, run_dir, out=self.out)
+        status = str(summary.get("status"))
+        if status == "partial" or interrupted:
+            code = ExitCode.PARTIAL
+        elif status == "degraded":
+            code = ExitCode.DEGRADED
+        else:
+            code = ExitCode.OK
+        return RunOutcome(
+            run_id=self.run_id,
+            run_dir=run_dir,
+            status=status,
+            exit_code=code,
+            flags=tuple(summary.get("checks", {}).get("flags") or ()),
+            abort_reason=self.aborted,
+        )
 
 
 def _watch(
@@ -524,103 +414,3 @@ def _write_empty_partial(run_dir: Path) -> None:
     aggregator = RunAggregator(interval_s=2.0, mode="distributed")
     aggregator.interrupt()
     write_results(run_dir, aggregator, final=True)
-
-
-def _cross_check(
-    run_dir: Path,
-    summary: dict[str, Any],
-    mock: MockCount | None,
-    in_flight_bound: int,
-    *,
-    mock_expected: bool = False,
-    max_failure_ratio: float = 1.0,
-    faults: Sequence[Fault] = (),
-) -> dict[str, Any]:
-    """Flag numbers that may be lies: a busy generator, counts that disagree with the mock or
-    could not be checked, too many failures, and the faults seen while the run ran."""
-    flags: list[str] = []
-    checks: dict[str, Any] = {"flags": flags}
-    cut_short = _fault_flags(summary, faults, checks)  # first: the cause of what follows
-    total = summary.get("total", {}).get("count")
-    if cut_short:
-        pass  # the generator's count ends before the run did: no count to compare
-    elif mock is not None and isinstance(total, int | float):
-        mock_count = mock.answered
-        checks["mock_request_count"] = mock_count
-        checks["loadgen_request_count"] = total
-        if mock.cut_off:
-            checks["mock_cut_off_count"] = mock.cut_off
-        # Requests in flight when the run stops reach the mock but are never reported: at
-        # most one per user (closed model) or per pool slot (open model). Requests the mock
-        # cut off by an injected fault may be counted on one side only.
-        allowed = max(COUNT_TOLERANCE * max(total, mock_count), in_flight_bound + 10.0)
-        allowed += mock.cut_off
-        checks["counts_agree"] = abs(total - mock_count) <= allowed
-        if not checks["counts_agree"]:
-            flags.append(
-                f"the load generator counted {total:.0f} requests, the mock {mock_count:.0f}"
-            )
-    elif mock_expected:
-        checks["counts_agree"] = None
-        flags.append(
-            "the embedded mock's own request count could not be read: "
-            "the load generator's count is unchecked"
-        )
-    failed = summary.get("total", {}).get("failures")
-    if isinstance(total, int | float) and isinstance(failed, int | float) and total > 0:
-        checks["failure_ratio"] = round(failed / total, 6)
-        checks["max_failure_ratio"] = max_failure_ratio
-        if failed / total > max_failure_ratio:
-            flags.append(
-                f"{failed:,.0f} of {total:,.0f} requests failed ({failed / total:.1%}), above "
-                f"max_failure_ratio ({max_failure_ratio:.1%})"
-            )
-    telemetry_flags = summary.get("flags") or []
-    if "loadgen_cpu_high" in telemetry_flags:
-        flags.append(
-            "a load generator worker was above 90 % CPU for 4 s or more: "
-            "its latencies may be inflated"
-        )
-    if "reports_rejected" in telemetry_flags:
-        flags.append("worker reports could not be merged: the counts are incomplete")
-    summary["checks"] = checks
-    if cut_short:
-        # The load generator's results end before the run did: no claim beyond them.
-        summary["status"] = "partial"
-    elif flags and summary.get("status") == "complete":
-        # A run whose figures are in doubt is not complete: a baseline refuses it, the gate
-        # says so, and the exit code is 4.
-        summary["status"] = "degraded"
-    try:
-        write_json(run_dir / SUMMARY, summary)
-    except OSError as exc:
-        checks["not_written"] = f"{run_dir / SUMMARY} keeps the load generator's last write: {exc}"
-    return summary
-
-
-def _fault_flags(summary: dict[str, Any], faults: Sequence[Fault], checks: dict[str, Any]) -> bool:
-    """The faults as flags, with the time into the run; True if the results were cut short
-    (the disk filled up, or the master died before its final write)."""
-    if not faults:
-        return False
-    start = summary.get("start_unix_s") or faults[0].at_unix_s
-    checks["faults"] = [f.as_dict(start) for f in faults]
-    flags: list[str] = checks["flags"]
-    cut_short = False
-    for fault, entry in zip(faults, checks["faults"], strict=True):
-        at = f"{entry['at_s']:.0f} s into the run"
-        if fault.kind == "master_died":
-            covers = summary.get("covers_until_unix_s")
-            covered = (
-                f"the results cover its first {max(covers - start, 0.0):.0f} s"
-                if isinstance(covers, int | float)
-                else "the results cover an unknown part of it"
-            )
-            flags.append(f"{fault.reason} {at}; {covered} (covers_until_unix_s), no more")
-            cut_short = cut_short or not summary.get("final")
-        elif fault.kind == "disk_full":
-            flags.append(f"{fault.reason} ({at})")
-            cut_short = True
-        else:
-            flags.append(f"{fault.reason} {at}")
-    return cut_short

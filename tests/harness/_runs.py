@@ -17,12 +17,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import in_ci
+
 # Short and light: these tests check what a fault does to a run, not the throughput.
 LIGHT = ["--users", "8", "--spawn-rate", "8", "--think-scale", "0.05", "--no-tty"]
-
-
-def in_ci() -> bool:
-    return os.environ.get("CI", "").lower() == "true"
 
 
 def require(condition: bool, reason: str) -> None:
@@ -62,6 +60,16 @@ def portal_load(*args: str, **popen: object) -> Iterator[subprocess.Popen[str]]:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.communicate()
+
+
+def portal_load_to_end(
+    *args: str, cwd: Path, timeout_s: float = 180
+) -> subprocess.CompletedProcess[str]:
+    """``portal-load ARGS`` in ``cwd``, to its end: exit code, stdout and stderr apart."""
+    return subprocess.run(
+        [sys.executable, "-m", "harness.cli", *args],
+        cwd=cwd, capture_output=True, text=True, timeout=timeout_s, check=False,
+    )  # fmt: skip
 
 
 def only_run(out: Path) -> Path:

@@ -4,11 +4,11 @@ nothing of this project gets the results, the report and the gate, with no edit 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from ._runs import portal_load_to_end
 
 pytestmark = pytest.mark.slow
 
@@ -37,19 +37,12 @@ class Idle(FastHttpUser):
 """
 
 
-def _portal_load(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "harness.cli", *args],
-        cwd=cwd, capture_output=True, text=True, timeout=180, check=False,
-    )  # fmt: skip
-
-
 @pytest.mark.timeout(400)
 def test_a_stock_locustfile_runs_reports_and_gates(tmp_path: Path) -> None:
     (tmp_path / "mine.py").write_text(STOCK)
     common = ["--duration", "5s", "--users", "6", "--spawn-rate", "6", "--workers", "1",
               "--no-tty", "--name", "mine"]  # fmt: skip
-    first = _portal_load("run", "--locustfile", "mine.py", "Browser", *common, cwd=tmp_path)
+    first = portal_load_to_end("run", "--locustfile", "mine.py", "Browser", *common, cwd=tmp_path)
     assert first.returncode == 0, first.stdout + first.stderr
     runs = sorted(p for p in (tmp_path / "results").iterdir() if p.is_dir())
     summary = json.loads((runs[0] / "summary.json").read_text())
@@ -62,7 +55,7 @@ def test_a_stock_locustfile_runs_reports_and_gates(tmp_path: Path) -> None:
     assert 'locustfile = "mine.py"' in campaign and 'user_classes = ["Browser"]' in campaign
 
     # The campaign as run, run again, gated against the first run: the same campaign.
-    second = _portal_load(
+    second = portal_load_to_end(
         "run", str(runs[0] / "campaign.toml"), "--gate", "--baseline", runs[0].name,
         "--no-tty", cwd=tmp_path,
     )  # fmt: skip
@@ -75,7 +68,7 @@ def test_a_stock_locustfile_runs_reports_and_gates(tmp_path: Path) -> None:
 
 
 def test_a_missing_locustfile_is_one_line_before_anything_starts(tmp_path: Path) -> None:
-    done = _portal_load("run", "--locustfile", "nope.py", "--out", "out", cwd=tmp_path)
+    done = portal_load_to_end("run", "--locustfile", "nope.py", "--out", "out", cwd=tmp_path)
     assert done.returncode == 2
     assert done.stderr.strip() == "UsageError: --locustfile: no such file: nope.py"
     assert not (tmp_path / "out").exists()

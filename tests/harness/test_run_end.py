@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from harness.run.command import MockCount, _cross_check
+from harness.run.checks import MockCount
+from harness.run.checks import cross_check as _cross_check
 
 
 def _summary(count: int, flags: list[str]) -> dict:

@@ -9,33 +9,21 @@ from __future__ import annotations
 import csv
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from harness.campaign import load_campaign
 
+from ._runs import only_run, portal_load_to_end
+
 ROOT = Path(__file__).resolve().parents[2]
 SHORT = ["--workers", "1", "--no-tty", "--think-scale", "0.05"]
-
-
-def _portal_load(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "harness.cli", *args],
-        cwd=cwd, capture_output=True, text=True, timeout=150, check=False,
-    )  # fmt: skip
 
 
 def _users_curve(run_dir: Path) -> list[int]:
     with open(run_dir / "timeseries.csv", newline="", encoding="utf-8") as f:
         return [int(float(row["users"])) for row in csv.DictReader(f) if row["users"]]
-
-
-def _only_run(out: Path) -> Path:
-    (run_dir,) = [p for p in out.iterdir() if p.is_dir()]
-    return run_dir
 
 
 def readme_campaign() -> str:
@@ -59,9 +47,9 @@ def test_every_shape_runs_for_the_campaign_s_duration(
         f'[campaign]\nduration = "6s"\n[load]\nusers = 6\nspawn_rate = 6\nshape = "{shape}"\n'
         f"[load.shape_params]\n{params}\n"
     )
-    done = _portal_load("run", "c.toml", *SHORT, "--out", "out", cwd=tmp_path)
+    done = portal_load_to_end("run", "c.toml", *SHORT, "--out", "out", cwd=tmp_path)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr
-    run_dir = _only_run(tmp_path / "out")
+    run_dir = only_run(tmp_path / "out")
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["status"] == "complete"
     assert 4 <= summary["duration_s"] <= 12  # the shape's duration, not Locust's own default
@@ -74,7 +62,7 @@ def test_a_wrong_shape_parameter_is_one_line_before_anything_starts(tmp_path: Pa
     (tmp_path / "c.toml").write_text(
         '[load]\nshape = "ramp"\n[load.shape_params]\npeak_users = 4\n'
     )
-    done = _portal_load("run", "c.toml", "--out", "out", cwd=tmp_path)
+    done = portal_load_to_end("run", "c.toml", "--out", "out", cwd=tmp_path)
     assert done.returncode == 2
     assert done.stderr.strip() == (
         "UsageError: c.toml: load.shape_params.peak_users: ramp has no parameter 'peak_users' "
@@ -96,12 +84,12 @@ def test_the_readme_campaign_file_loads_as_written(tmp_path: Path) -> None:
 def test_the_readme_campaign_file_runs(tmp_path: Path) -> None:
     """As written, shortened by flags (a 5-minute ramp to 400 users is a real campaign)."""
     (tmp_path / "campaign.toml").write_text(readme_campaign())
-    done = _portal_load(
+    done = portal_load_to_end(
         "run", "campaign.toml", "--duration", "6s", "--users", "8", "--spawn-rate", "8", *SHORT,
         cwd=tmp_path,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr
-    run_dir = _only_run(tmp_path / "results")
+    run_dir = only_run(tmp_path / "results")
     assert json.loads((run_dir / "summary.json").read_text())["status"] == "complete"
     curve = _users_curve(run_dir)
     assert curve[0] < max(curve) == 8  # the ramp, then the hold
@@ -117,9 +105,9 @@ def test_the_second_factor_code_comes_from_the_campaign(tmp_path: Path) -> None:
         'user_classes = ["CitizenUser"]\nmfa_code = "123456"\n'
         '[workers]\nmock_config = "mock.toml"\n'
     )
-    done = _portal_load("run", "c.toml", *SHORT, "--out", "out", cwd=tmp_path)
+    done = portal_load_to_end("run", "c.toml", *SHORT, "--out", "out", cwd=tmp_path)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr
-    summary = json.loads((_only_run(tmp_path / "out") / "summary.json").read_text())
+    summary = json.loads((only_run(tmp_path / "out") / "summary.json").read_text())
     otp = [r for r in summary["requests"] if r["name"] == "/oauth2/otp"]
     assert otp and otp[0]["count"] > 0 and otp[0]["failures"] == 0
 
@@ -141,9 +129,9 @@ def test_test_accounts_with_totp_secrets_sign_in_end_to_end(tmp_path: Path) -> N
         'user_classes = ["CitizenUser"]\naccounts = "accounts.csv"\n'
         '[workers]\nmock_config = "mock.toml"\n'
     )
-    done = _portal_load("run", "c.toml", *SHORT, "--out", "out", cwd=tmp_path)
+    done = portal_load_to_end("run", "c.toml", *SHORT, "--out", "out", cwd=tmp_path)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr
-    summary = json.loads((_only_run(tmp_path / "out") / "summary.json").read_text())
+    summary = json.loads((only_run(tmp_path / "out") / "summary.json").read_text())
     rows_by_name = {r["name"]: r for r in summary["requests"]}
     assert rows_by_name["/oauth2/otp"]["count"] > 0
     assert rows_by_name["/oauth2/otp"]["failures"] == 0
@@ -152,7 +140,7 @@ def test_test_accounts_with_totp_secrets_sign_in_end_to_end(tmp_path: Path) -> N
 
 def test_a_malformed_accounts_file_is_one_line_with_its_line_and_column(tmp_path: Path) -> None:
     (tmp_path / "accounts.csv").write_text("login,password\ncitizen-1\n")
-    done = _portal_load("run", "--accounts", "accounts.csv", "--out", "out", cwd=tmp_path)
+    done = portal_load_to_end("run", "--accounts", "accounts.csv", "--out", "out", cwd=tmp_path)
     assert done.returncode == 2
     assert done.stderr.startswith("UsageError: --accounts: accounts.csv, line 2")
     assert len(done.stderr.splitlines()) == 1 and not (tmp_path / "out").exists()
@@ -167,9 +155,9 @@ def test_an_arrival_profile_runs_from_the_campaign(tmp_path: Path) -> None:
         '[campaign]\nduration = "8s"\n[load]\narrival_rate = 30.0\narrival_shape = "ramp"\n'
         "[load.arrival_params]\nbase = 0.2\nramp = 0.5\n"
     )
-    done = _portal_load("run", "c.toml", *SHORT, "--out", "out", cwd=tmp_path)
+    done = portal_load_to_end("run", "c.toml", *SHORT, "--out", "out", cwd=tmp_path)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr
-    run_dir = _only_run(tmp_path / "out")
+    run_dir = only_run(tmp_path / "out")
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["status"] == "complete" and summary["open_model"]["started"] > 0
     campaign = (run_dir / "campaign.toml").read_text()
