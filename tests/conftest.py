@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 from collections.abc import Iterator
 
 import pytest
@@ -99,3 +100,12 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
                 if in_ci():
                     pytest.fail(f"CI=true: {missing_tool(tool)}", pytrace=False)
                 pytest.skip(missing_tool(tool))
+
+
+def forked_workers(count: int) -> list[str]:
+    """Locust's ``--processes COUNT`` on a free port: the master its forks join otherwise
+    binds Locust's fixed default (5557), which two runs at once would share."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = str(sock.getsockname()[1])
+    return ["--processes", str(count), "--master-bind-port", port, "--master-port", port]

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import forked_workers
+
 from .test_locust_runs import MOCK_CONFIG, serve_mock
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -72,7 +74,7 @@ def test_accounts_from_a_file_with_the_configured_code_over_two_workers(tmp_path
     path = accounts_file(tmp_path, CITIZENS)
     with serve_mock(tmp_path / "mock", MFA_CONFIG) as url:
         done, out = run(
-            url, tmp_path, "--processes", "2", "-u", "6", "-r", "6",
+            url, tmp_path, *forked_workers(2), "-u", "6", "-r", "6",
             "--accounts", str(path), "--mfa-code", "123456",
         )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import forked_workers
+
 from .test_locust_runs import MOCK_CONFIG, serve_mock
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -74,7 +76,8 @@ def agreeing(a: Record, b: Record) -> tuple[int, list[Owner]]:
         pytest.param(["-u", "6", "-r", "6", "RecordedCitizen", "RecordedVisitor"], id="closed"),
         pytest.param(
             [
-                *("--processes", "2", "--open-executors", "2"),
+                *forked_workers(2),
+                *("--open-executors", "2"),
                 *("--arrival-rate", "30", "--arrival-poisson", "RecordedVisits"),
             ],
             id="open",

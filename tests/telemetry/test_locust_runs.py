@@ -25,6 +25,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from scenarios.telemetry import results
+from tests.conftest import forked_workers
 
 pytestmark = pytest.mark.slow
 
@@ -228,7 +229,7 @@ def test_forked_worker_processes_merge_too(
     mock_url: str, spawn: Callable[..., Locust], tmp_path: Path
 ) -> None:
     run_dir = tmp_path / "run-processes"
-    locust = spawn(*_headless(mock_url, "4s", "--results-dir", str(run_dir), "--processes", "2"))
+    locust = spawn(*_headless(mock_url, "4s", "--results-dir", str(run_dir), *forked_workers(2)))
     locust.wait()
     summary = _summary(run_dir)
     assert summary["status"] == "complete", locust.output()
