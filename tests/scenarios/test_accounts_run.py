@@ -40,13 +40,15 @@ def accounts_file(tmp_path: Path, citizens: tuple[int, ...]) -> Path:
     return path
 
 
-def run(url: str, tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], Path]:
+def run(
+    url: str, tmp_path: Path, *args: str, run_time: str = RUN_TIME
+) -> tuple[subprocess.CompletedProcess[str], Path]:
     out = tmp_path / "record"
     out.mkdir(parents=True, exist_ok=True)
     prefix = tmp_path / "run"
     cmd = [
         sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--host", url, "--headless",
-        "--only-summary", "--loglevel", "WARNING", "--json-file", str(prefix), "-t", RUN_TIME,
+        "--only-summary", "--loglevel", "WARNING", "--json-file", str(prefix), "-t", run_time,
         "--think-scale", "0.05", "--poll-interval", "0.1", "RecordedCitizen", *args,
     ]  # fmt: skip
     env = {**os.environ, "PORTAL_RECORD_DIR": str(out)}
@@ -96,7 +98,8 @@ def test_accounts_from_a_file_with_the_configured_code_over_two_workers(tmp_path
 def test_without_the_configured_code_second_factor_logins_fail(tmp_path: Path) -> None:
     path = accounts_file(tmp_path, (10, 11))
     with serve_mock(tmp_path / "mock", MFA_CONFIG) as url:
-        done, _ = run(url, tmp_path, "-u", "2", "-r", "2", "--accounts", str(path))
+        # Short: past five wrong codes for one login the mock throttles its logins (429)
+        done, _ = run(url, tmp_path, "-u", "2", "-r", "2", "--accounts", str(path), run_time="3s")
     assert done.returncode == 1  # failures
     result = stats(tmp_path)
     assert result[("POST", "/oauth2/otp")][1] == result[("POST", "/oauth2/otp")][0] > 0
