@@ -314,7 +314,7 @@ def start_probe(
             )
             log = run_dir / "logs" / f"locust-worker-{i}.log"
             procs.children.append(Child(f"locust-worker-{i}", argv, log, env))
-        procs.metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
+        procs.metrics_url = f"http://127.0.0.1:{metrics_port}/live"
         deadline = time.monotonic() + START_TIMEOUT_S
         while scrape(procs.metrics_url) is None or not _workers_connected(procs, workers):
             if not procs.master.alive():

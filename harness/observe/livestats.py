@@ -7,12 +7,14 @@ same exporter Prometheus scrapes, and quantiles come from the interval's histogr
 
 from __future__ import annotations
 
+import json
 import math
 import time
 import urllib.request
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -41,13 +43,44 @@ class Sample:
 
 
 def scrape(url: str, clock: Callable[[], float] = time.monotonic) -> Sample | None:
-    """One scrape of a ``/metrics`` URL stamped by ``clock``, or None if it does not answer."""
+    """One scrape stamped by ``clock``, or None if it does not answer: the load generator's
+    ``/live`` (its totals as JSON, :func:`from_live`) or any ``/metrics`` exposition."""
     try:
         with _NO_PROXY.open(url, timeout=SCRAPE_TIMEOUT_S) as resp:
-            text = resp.read().decode("utf-8")
+            kind = resp.headers.get_content_type()
+            body = resp.read()
     except OSError:
         return None
-    return parse(text, clock())
+    if kind == "application/json":
+        try:
+            return from_live(json.loads(body), clock())
+        except (ValueError, TypeError, KeyError):
+            return None
+    return parse(body.decode("utf-8"), clock())
+
+
+def from_live(totals: dict[str, Any], at: float) -> Sample:
+    """A :class:`Sample` from the totals the master serves on ``/live``: the same figures
+    :func:`parse` sums from the full exposition, summed by the master."""
+
+    def buckets(rows: list[list[Any]]) -> tuple[tuple[float, float], ...]:
+        return tuple((float(le), float(count)) for le, count in rows)
+
+    return Sample(
+        at=at,
+        requests=float(totals["requests"]),
+        failures=float(totals["failures"]),
+        latency_sum_s=float(totals["latency_sum_s"]),
+        buckets=buckets(totals["buckets"]),
+        corrected_buckets=buckets(totals["corrected_buckets"]),
+        users=float(totals["users"]),
+        workers=float(totals["workers"]),
+        target_rps=float(totals["target_rps"]),
+        dropped=float(totals["dropped"]),
+        late=float(totals["late"]),
+        reported_s=float(totals["reported_s"]),
+        worker_cpu={str(k): float(v) for k, v in totals["worker_cpu"].items()},
+    )
 
 
 def parse(text: str, at: float) -> Sample:

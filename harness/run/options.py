@@ -49,7 +49,9 @@ def master_options(
         opts += ["--autostart", "--autoquit", str(WEB_LINGER_S), "--web-host", "127.0.0.1",
                  "--web-port", str(web_port or free_port())]  # fmt: skip
     else:
-        opts += ["--headless"]
+        # The harness shows its own progress: Locust's console table every 2 s (percentiles
+        # of every name, into the master's log) is work nobody reads.
+        opts += ["--headless", "--only-summary"]
     if c.open_model:
         opts += [
             "--arrival-rate",

@@ -37,6 +37,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import orjson
 from prometheus_client import CollectorRegistry, make_wsgi_app
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -49,19 +50,24 @@ from prometheus_client.utils import floatToGoString
 
 from scenarios.routes import route_of
 from scenarios.telemetry import hdr
-from scenarios.telemetry.recorder import CORRECTED_SUFFIX, is_corrected_http
+from scenarios.telemetry.recorder import CORRECTED_SUFFIX, is_corrected_http, section_of
 
 if TYPE_CHECKING:
     from scenarios.telemetry.aggregate import RunAggregator
 
 __all__ = [
     "BUCKETS_S",
+    "LIVE_PATH",
     "TARGET_RPS_HELP",
     "LiveGauges",
     "LoadgenCollector",
     "MetricsServer",
+    "live_totals",
     "serve",
 ]
+
+#: Path of the compact JSON the harness's live view and capacity search read (:func:`live_totals`).
+LIVE_PATH = "/live"
 
 
 def _buckets() -> tuple[float, ...]:
@@ -239,6 +245,50 @@ class LoadgenCollector(Collector):
         yield latency
 
 
+def live_totals(agg: RunAggregator, live: LiveGauges) -> dict[str, Any]:
+    """The figures of the live view, summed over request names, as the ``loadgen_*`` series
+    would sum them (``sum(loadgen_requests_total)``, the buckets of every HTTP name added).
+
+    One merged histogram per section instead of every bucket of every name: the harness reads
+    this every couple of seconds, and the full exposition cost the master its rendering and
+    the harness a text parser.
+
+    >>> from scenarios.telemetry.aggregate import RunAggregator
+    >>> agg = RunAggregator(interval_s=2.0, mode="local")
+    >>> totals = live_totals(agg, LiveGauges(users=3, workers=1))
+    >>> totals["users"], totals["requests"], totals["buckets"][-1]
+    (3, 0, ['+Inf', 0])
+    """
+    failures = 0
+    for (_name, request_type, _reason), count in agg.failures.items():
+        if section_of(request_type) == "requests":
+            failures += count
+    requests = agg.total_histogram("requests")
+    corrected = agg.total_histogram("corrected")
+    open_model = agg.open_model() or {}
+    return {
+        "requests": requests.get_total_count(),
+        "failures": failures,
+        "latency_sum_s": hdr.sum_us(requests) / 1_000_000,
+        "buckets": _cumulative(requests),
+        "corrected_buckets": _cumulative(corrected) if corrected.get_total_count() else [],
+        "users": live.users,
+        "workers": live.workers,
+        "target_rps": open_model.get("target_rps", 0.0),
+        "dropped": open_model.get("dropped", 0.0),
+        "late": open_model.get("late", 0.0),
+        "reported_s": agg.reported_to_s,
+        "worker_cpu": {w.label: w.cpu_last for w in agg.workers.values() if w.state == "ok"},
+    }
+
+
+def _cumulative(histogram: Any) -> list[list[Any]]:
+    cumulative = hdr.counts_at_or_below(histogram, _BOUNDS_US)
+    rows: list[list[Any]] = [[le, c] for le, c in zip(_LE, cumulative, strict=True)]
+    rows.append(["+Inf", histogram.get_total_count()])
+    return rows
+
+
 def _buckets_of(histogram: Any) -> tuple[list[tuple[str, float]], float]:
     cumulative = hdr.counts_at_or_below(histogram, _BOUNDS_US)
     buckets = [(le, float(c)) for le, c in zip(_LE, cumulative, strict=True)]
@@ -266,8 +316,15 @@ class MetricsServer:
         self._server.stop(timeout=1)
 
 
-def serve(collector: Collector, *, host: str, port: int) -> MetricsServer:
-    """Serve ``collector`` on ``http://host:port/metrics`` (port 0: any free port)."""
+def serve(
+    collector: Collector,
+    *,
+    host: str,
+    port: int,
+    live: Callable[[], dict[str, Any]] | None = None,
+) -> MetricsServer:
+    """Serve ``collector`` on ``http://host:port/metrics`` (port 0: any free port), and
+    ``live()`` as JSON on :data:`LIVE_PATH` when given."""
     from gevent.pywsgi import WSGIServer  # only Locust (gevent) processes serve
 
     registry = CollectorRegistry(auto_describe=False)
@@ -276,8 +333,16 @@ def serve(collector: Collector, *, host: str, port: int) -> MetricsServer:
     holder: list[MetricsServer] = []
 
     def counted(environ: dict[str, Any], start_response: Any) -> Any:
+        path = environ.get("PATH_INFO", "/")
+        if path == LIVE_PATH and live is not None:
+            body = orjson.dumps(live())
+            start_response(
+                "200 OK",
+                [("Content-Type", "application/json"), ("Content-Length", str(len(body)))],
+            )
+            return [body]
         body = app(environ, start_response)
-        if environ.get("PATH_INFO", "/") in ("/", "/metrics"):
+        if path in ("/", "/metrics"):
             holder[0].scrapes += 1
         return body
 

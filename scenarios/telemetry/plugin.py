@@ -50,7 +50,13 @@ from locust.runners import STATE_RUNNING, STATE_SPAWNING, MasterRunner, Runner, 
 from scenarios import distributed
 from scenarios.telemetry import results
 from scenarios.telemetry.aggregate import RunAggregator
-from scenarios.telemetry.exporter import LiveGauges, LoadgenCollector, MetricsServer, serve
+from scenarios.telemetry.exporter import (
+    LiveGauges,
+    LoadgenCollector,
+    MetricsServer,
+    live_totals,
+    serve,
+)
 from scenarios.telemetry.recorder import IntervalRecorder
 from scenarios.telemetry.sources import open_model_counters
 
@@ -257,7 +263,12 @@ class MasterTelemetry:
 
     def start_exporter(self, host: str, port: int) -> None:
         collector = LoadgenCollector(lambda: self.aggregator, self.live)
-        self.metrics = serve(collector, host=host, port=port)
+        self.metrics = serve(
+            collector,
+            host=host,
+            port=port,
+            live=lambda: live_totals(self.aggregator, self.live()),
+        )
         logger.info("loadgen metrics on http://%s:%d/metrics", host, self.metrics.port)
         if self.results_dir is not None:
             self.results_dir.mkdir(parents=True, exist_ok=True)

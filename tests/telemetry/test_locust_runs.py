@@ -18,12 +18,14 @@ import sys
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from harness.observe import livestats
 from scenarios.telemetry import results
 from tests.conftest import forked_workers
 
@@ -240,11 +242,14 @@ def test_forked_worker_processes_merge_too(
     _check_complete_folder(run_dir, summary)
 
 
-def _metrics(run_dir: Path) -> dict[str, list[Any]]:
+def _metrics_text(run_dir: Path) -> str:
     port = int((run_dir / results.METRICS_PORT_FILE).read_text())
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
-        text = response.read().decode()
-    return {f.name: f.samples for f in text_string_to_metric_families(text)}
+        return str(response.read().decode())
+
+
+def _metrics(run_dir: Path) -> dict[str, list[Any]]:
+    return {f.name: f.samples for f in text_string_to_metric_families(_metrics_text(run_dir))}
 
 
 def _requests_seen(run_dir: Path) -> float:
@@ -332,9 +337,17 @@ def test_metrics_counters_equal_the_summary_at_the_end(
         return summary if summary["final"] else None
 
     summary = _wait_for(final_summary, "the final summary", timeout_s=PROCESS_TIMEOUT_S)
-    families = _metrics(run_dir)  # the process lingers until this scrape
+    port = int((run_dir / results.METRICS_PORT_FILE).read_text())
+    live = livestats.scrape(f"http://127.0.0.1:{port}/live", clock=lambda: 0.0)
+    text = _metrics_text(run_dir)  # the process lingers until this scrape
+    families = {f.name: f.samples for f in text_string_to_metric_families(text)}
     locust.wait()
     assert summary["status"] == "complete"
+    # The live view's totals are the exposition's, summed by the master instead of the harness.
+    full = livestats.parse(text, 0.0)
+    assert live is not None and live.requests == summary["total"]["count"] > 0
+    assert live.latency_sum_s == pytest.approx(full.latency_sum_s)
+    assert replace(live, latency_sum_s=full.latency_sum_s) == full
 
     def by_labels(family: str, sample: str, *labels: str) -> dict[tuple[str, ...], float]:
         return {
