@@ -4,7 +4,7 @@ It starts the embedded mock (or targets ``host``), a Locust master and its worke
 :class:`scenarios.probes.CapacityProbe` (Poisson arrivals, one ``GET`` each), and then steps the
 arrival rate through the probe's control file. Each step is held until it is steady:
 
-- the load generator's ``/metrics`` is scraped :data:`PHASE_S` after each 2 s boundary of Unix
+- the load generator's ``/live`` totals are read :data:`PHASE_S` after each 2 s boundary of Unix
   time, when every worker has reported the interval that just ended, so a window between two
   scrapes covers whole report intervals and its rate is exact, not chunked;
 - after ``settle_s``, a step is *steady* when over its last ``window`` intervals the served
