@@ -593,7 +593,7 @@ def print_report(report: dict[str, Any]) -> None:
     )
     print(
         f"ratio by CPU per request (stock's / ours, all processes): {report['cpu_ratio']:.2f} "
-        "(median; the req/s ratio on a machine with no neighbours)"
+        "(median; the req/s ratio when both sides are CPU-bound on cores of their own)"
     )
     ours, stock = report["cpu_us"], report["stock_cpu_us"]
     print(
