@@ -17,7 +17,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -49,8 +49,10 @@ class Child:
         log_path: Path,
         env: dict[str, str],
         capture: bool = False,
+        cores: Collection[int] | None = None,
     ) -> None:
         self.name = name
+        self.cores = frozenset(cores) if cores is not None else None  # None: anywhere
         self.argv = list(argv)
         self.log_path = log_path
         log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -65,7 +67,8 @@ class Child:
             errors="replace",  # a byte that is not UTF-8 must not stop the log pump
             env=env,
             start_new_session=True,  # Ctrl-C reaches the harness, which stops children in order
-            preexec_fn=die_with_parent(),  # and a harness killed takes its children with it
+            # a harness killed takes its children with it; each runs on its placement's cores
+            preexec_fn=die_with_parent(cores=self.cores),
         )
 
     @property
@@ -143,9 +146,15 @@ def _pump(stream: IO[str], child: Child) -> None:
 
 
 def start_mock(
-    run_dir: Path, *, workers: int, config: str = "", extra: Sequence[str] = ()
+    run_dir: Path,
+    *,
+    workers: int,
+    config: str = "",
+    extra: Sequence[str] = (),
+    cores: Collection[int] | None = None,
 ) -> tuple[Child, str, str]:
-    """Start the embedded mock on a free loopback port; returns (child, base URL, admin token)."""
+    """Start the embedded mock on a free loopback port, its processes on ``cores`` (None: any);
+    returns (child, base URL, admin token)."""
     argv = [
         sys.executable,
         "-m",
@@ -162,7 +171,8 @@ def start_mock(
     ]
     if config:  # the mock runs in the repository's folder: a relative path is the user's
         argv += ["--config", str(Path(config).absolute())]
-    child = Child("mock", argv, run_dir / "logs" / "mock.log", child_environment(), capture=True)
+    log = run_dir / "logs" / "mock.log"
+    child = Child("mock", argv, log, child_environment(), capture=True, cores=cores)
     assert child.proc.stdout is not None
     deadline = time.monotonic() + MOCK_START_TIMEOUT_S
     stdout = child.proc.stdout

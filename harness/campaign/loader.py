@@ -29,6 +29,7 @@ from harness.errors import UsageError
 from harness.gate.compare import DEFAULT_TOLERANCE, METRICS, Policy
 from harness.gate.policy import GateConfig
 from harness.gate.slo import Target, Threshold, parse_slo, parse_threshold
+from harness.system import usable_cores
 from harness.toml import read_toml
 from harness.units import s_to_ms
 from scenarios.accounts import AccountsFileError, read_accounts
@@ -347,7 +348,7 @@ def _check_together(c: Campaign, where: Mapping[tuple[str, str], str], source: s
             read_toml(Path(c.mock_config), "file")
         except UsageError as exc:  # the mock would exit with it, in its log only
             raise UsageError(f"{at('workers', 'mock_config')}: {exc}") from None
-    cores = os.cpu_count() or 1
+    cores = len(usable_cores()) or 1
     for key, count in (("count", c.workers), ("mock_workers", c.mock_workers)):
         if count > MAX_PROCESSES_PER_CORE * cores:
             raise UsageError(

@@ -5,7 +5,6 @@ the run is gated and its capacity searched. One frozen value, read and checked o
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,6 +12,7 @@ from typing import Any
 from harness.campaign.schema import RUN_SECTIONS, SECTIONS
 from harness.gate.policy import GateConfig
 from harness.gate.slo import Threshold
+from harness.system import placement
 from harness.toml import toml_key, toml_value
 from scenarios.workload import PORTAL_PEAK_RPS
 
@@ -120,7 +120,13 @@ class Campaign:
     def local_worker_count(self) -> int:
         """Worker processes started on this host: ``count`` (0: one per core), none on a
         master-only host."""
-        return 0 if self.master_only else self.workers or (os.cpu_count() or 1)
+        return 0 if self.master_only else self.workers or self.default_workers()
+
+    def default_workers(self) -> int:
+        """``count = 0``: one process per core of this host. Above two cores, the hot cores
+        (all but the master's and the harness's) are shared one each by the embedded mock's
+        processes and the workers (:meth:`harness.system.Placement.default_workers`)."""
+        return placement().default_workers(self.mock_workers if self.embedded else 0)
 
     def worker_count(self) -> int:
         """Every worker of the run: the local ones and those joining from other hosts."""
@@ -138,7 +144,7 @@ class Campaign:
                 if spec.kind == "duration":
                     value = f"{value:g}s"
                 elif spec.field == "workers":
-                    value = self.workers or (os.cpu_count() or 1)
+                    value = self.workers or self.default_workers()
                 if isinstance(value, tuple):
                     value = list(value)
                 if value != {} or not _is_subtable(section, key):

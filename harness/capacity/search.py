@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -38,7 +39,7 @@ from harness.errors import ProcessFailed
 from harness.observe.livestats import Sample, quantile, scrape
 from harness.processes import Child, child_environment, locust_argv, start_mock
 from harness.results.folder import atomic_write
-from harness.system import free_port
+from harness.system import free_port, pin, placement
 from harness.units import s_to_ms
 
 REPORT_INTERVAL_S = 2.0  # the workers' report period, cut on Unix-time boundaries
@@ -236,10 +237,14 @@ class ProbeProcesses:
     master: Child | None = None
     metrics_url: str = ""
     host: str = ""
+    own_cores: set[int] | None = None  # the harness's affinity before the run, if it moved
 
     def stop(self) -> None:
         for child in reversed(self.children):
             child.stop()
+        if self.own_cores is not None:
+            pin(0, self.own_cores)
+            self.own_cores = None
 
 
 def start_probe(
@@ -257,9 +262,17 @@ def start_probe(
 ) -> ProbeProcesses:
     """Start the processes; the probe idles at rate 0 until the first step."""
     procs = ProbeProcesses()
+    # As `portal-load run` places its processes (harness.system.placement): above two cores,
+    # the master and the harness on the first core, the mock and the workers on the others.
+    cores = placement()
+    if cores.pinned and hasattr(os, "sched_getaffinity"):
+        procs.own_cores = set(os.sched_getaffinity(0))
+        pin(0, cores.cold)
     try:
         if not host:
-            mock, host, _admin = start_mock(run_dir, workers=mock_workers, config=mock_config)
+            mock, host, _admin = start_mock(
+                run_dir, workers=mock_workers, config=mock_config, cores=cores.hot
+            )
             procs.children.append(mock)
         procs.host = host
         atomic_write(control_path, json.dumps({"rate": 0.0, "stop": False}))
@@ -302,7 +315,11 @@ def start_probe(
             "CapacityProbe",
         ]
         procs.master = Child(
-            "locust-master", locust_argv(opts), run_dir / "logs" / "locust-master.log", env
+            "locust-master",
+            locust_argv(opts),
+            run_dir / "logs" / "locust-master.log",
+            env,
+            cores=cores.cold,
         )
         procs.children.append(procs.master)
         for i in range(workers):
@@ -313,7 +330,7 @@ def start_probe(
                 ]
             )
             log = run_dir / "logs" / f"locust-worker-{i}.log"
-            procs.children.append(Child(f"locust-worker-{i}", argv, log, env))
+            procs.children.append(Child(f"locust-worker-{i}", argv, log, env, cores=cores.hot))
         procs.metrics_url = f"http://127.0.0.1:{metrics_port}/live"
         deadline = time.monotonic() + START_TIMEOUT_S
         while scrape(procs.metrics_url) is None or not _workers_connected(procs, workers):

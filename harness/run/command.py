@@ -23,6 +23,7 @@ with more (``run --gate``, ``gate-ab``).
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import time
@@ -61,7 +62,7 @@ from harness.run.options import WEB_LINGER_S, master_options, worker_options
 from harness.run.progress import Progress
 from harness.run.summary import print_summary
 from harness.run.watch import Fault, RunWatch
-from harness.system import free_port
+from harness.system import Placement, free_port, pin, placement
 
 PROGRESS_EVERY_S = 2.0
 START_GRACE_S = 30.0  # locust's own start-up, and the workers' connection to the master
@@ -161,6 +162,8 @@ class _Run:
         self.mock_count: MockCount | None = None
         self.aborted: str | None = None
         self.host = campaign.host
+        self.placement = Placement()
+        self._own_cores: set[int] | None = None  # the harness's affinity before the run
 
     def _say(self, line: str) -> None:
         print(f"portal-load: {line}", file=self.out, flush=True)
@@ -178,11 +181,14 @@ class _Run:
         self._say(f"run {self.run_id} -> {self.run_dir}")
 
     def start(self) -> None:
-        """The embedded mock, Prometheus, the Locust master and the local workers."""
+        """The embedded mock, Prometheus, the Locust master and the local workers, each on its
+        placement's cores (:func:`harness.system.placement`)."""
         c, run_dir = self.campaign, self.run_dir
+        self._place()
+        hot = self.placement.hot
         if c.embedded:
             self.mock, self.host, _admin = start_mock(
-                run_dir, workers=c.mock_workers, config=c.mock_config
+                run_dir, workers=c.mock_workers, config=c.mock_config, cores=hot
             )
             self.children.append(self.mock)
         self.metrics_port = c.metrics_port or free_port()
@@ -203,6 +209,7 @@ class _Run:
             locust_argv(options, c.locustfile),
             run_dir / "logs" / "locust-master.log",
             env,
+            cores=self.placement.cold,
         )
         self.children.append(self.master)
         if web_port is not None:
@@ -213,7 +220,20 @@ class _Run:
         for i in range(c.local_worker_count()):
             argv = locust_argv(worker_options(bind_host, master_port), c.locustfile)
             log = run_dir / "logs" / f"locust-worker-{i}.log"
-            self.children.append(Child(f"locust-worker-{i}", argv, log, env))
+            self.children.append(Child(f"locust-worker-{i}", argv, log, env, cores=hot))
+
+    def _place(self) -> None:
+        """Above two cores the harness keeps to the master's core, off the hot ones (and
+        Prometheus, started by it, with it); the run's placement is said once."""
+        self.placement = placement()
+        if not self.placement.pinned or not hasattr(os, "sched_getaffinity"):
+            return
+        self._own_cores = set(os.sched_getaffinity(0))
+        pin(0, self.placement.cold)
+        self._say(
+            f"cores: mock and workers on {_cores(self.placement.hot)}, master and harness "
+            f"on {_cores(self.placement.cold)}"
+        )
 
     def watch(
         self, progress: Progress, interrupted: _Interrupted, abort_check: AbortCheck | None
@@ -256,6 +276,9 @@ class _Run:
             self.prometheus.stop()
         for child in reversed(self.children):
             child.stop()
+        if self._own_cores is not None:  # a later run in this process places itself again
+            pin(0, self._own_cores)
+            self._own_cores = None
 
     def finish(self, interrupted: bool) -> RunOutcome:
         """Results checked and marked, the report written, the summary printed."""
@@ -362,6 +385,14 @@ def _watch(
         how = f"signal {-code}" if code < 0 else f"status {code}"
         watch.record(Fault("master_died", time.time(), f"the Locust master died ({how})"))
     return aborted
+
+
+def _cores(cores: frozenset[int] | None) -> str:
+    """``1-15`` or ``0,2,5``: a set of cores as ``taskset -c`` writes it."""
+    ordered = sorted(cores or ())
+    if ordered and ordered == list(range(ordered[0], ordered[-1] + 1)) and len(ordered) > 1:
+        return f"{ordered[0]}-{ordered[-1]}"
+    return ",".join(str(c) for c in ordered)
 
 
 def _start_prometheus(
