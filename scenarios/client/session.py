@@ -23,7 +23,7 @@ from scenarios.client.transport import (
     FORM_FIELDS,
     JSON_FIELDS,
     TRANSPORT_ERRORS,
-    PooledClient,
+    HostPool,
     RequestTimeout,
     client_key,
     header_block,
@@ -79,7 +79,7 @@ _OPTION_NAMES = frozenset(RequestOptions.__annotations__)
 class PortalSession:
     """HTTP session of one virtual user (or one open-model journey).
 
-    ``clients`` may be shared between sessions (``{(scheme, host, port): PooledClient}``) so
+    ``clients`` may be shared between sessions (``{(scheme, host, port): HostPool}``) so
     that many journeys of an open-model executor reuse one keep-alive pool (see
     :meth:`sibling`); the session's own state is only its headers and token.
     """
@@ -94,7 +94,7 @@ class PortalSession:
         network_timeout: float = 60.0,
         concurrency: int = 1,
         default_headers: Mapping[str, str] | None = None,
-        clients: dict[tuple[str, str, int], PooledClient] | None = None,
+        clients: dict[tuple[str, str, int], HostPool] | None = None,
     ) -> None:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -338,28 +338,25 @@ class PortalSession:
             full_url = url
         try:
             if timeout is None:
-                raw, queued_s = client.send(method, target, fields, body)
-                content = raw.read()
+                status, head, content, queued_s = client.exchange(method, target, fields, body)
             else:
-                # the response closes its connection when interrupted before its end
+                # the exchange closes its connection when interrupted before its end
                 with gevent.Timeout(timeout, RequestTimeout(f"no response within {timeout} s")):
-                    raw, queued_s = client.send(method, target, fields, body)
-                    content = raw.read()
+                    status, head, content, queued_s = client.exchange(method, target, fields, body)
         except TRANSPORT_ERRORS as error:
-            return PortalResponse(0, b"", {}, full_url, error)
-        resp = PortalResponse(raw.status_code, content, raw.info(), full_url, None)
+            return PortalResponse(0, b"", b"", full_url, error)
+        resp = PortalResponse(status, content, head, full_url, None)
         resp.queued_ms = queued_s * 1000.0
         return resp
 
-    def _client_for(self, key: tuple[str, str, int]) -> PooledClient:
+    def _client_for(self, key: tuple[str, str, int]) -> HostPool:
         client = self._clients.get(key)
         if client is None:
             scheme, host, port = key
-            client = PooledClient(
+            client = HostPool(
                 host,
-                port=port,
-                ssl=scheme == "https",
-                insecure=True,
+                port,
+                tls=scheme == "https",
                 concurrency=self.concurrency,
                 connection_timeout=self.connection_timeout,
                 network_timeout=self.network_timeout,
