@@ -10,10 +10,11 @@ small method.
 
 from __future__ import annotations
 
+import re
 import time
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypedDict, Unpack
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import quote_plus, urlencode, urlsplit
 
 import gevent
 import orjson
@@ -46,6 +47,31 @@ corrected for coordinated omission."""
 MAX_REDIRECTS = 30
 _REDIRECT_CODES = frozenset((301, 302, 303, 307, 308))
 _TO_GET_CODES = frozenset((301, 302, 303))
+# What quote_plus leaves as it is: most form values (codes, tokens, numbers) need no quoting.
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*")
+
+
+def form_encode(data: Any) -> str:
+    """``urlencode(data)``, without quoting the keys and values that need none.
+
+    >>> form_encode({"page": 2, "q": "a b", "redirect_uri": "https://x/cb"})
+    'page=2&q=a+b&redirect_uri=https%3A%2F%2Fx%2Fcb'
+    """
+    if not hasattr(data, "items"):
+        return urlencode(data)
+    parts = []
+    for key, value in data.items():
+        key = key if isinstance(key, str) else str(key)
+        if isinstance(value, bytes):
+            value = quote_plus(value)
+        else:
+            value = value if isinstance(value, str) else str(value)
+            if not _UNRESERVED.fullmatch(value):
+                value = quote_plus(value)
+        if not _UNRESERVED.fullmatch(key):
+            key = quote_plus(key)
+        parts.append(f"{key}={value}")
+    return "&".join(parts)
 
 
 class RequestOptions(TypedDict, total=False):
@@ -172,7 +198,7 @@ class PortalSession:
         name = options.get("name") or self.request_name or url
         params = options.get("params")
         if params:
-            url = f"{url}{'&' if '?' in url else '?'}{urlencode(params)}"
+            url = f"{url}{'&' if '?' in url else '?'}{form_encode(params)}"
         timeout = options.get("timeout")
         start_time = time.time()
         start = time.perf_counter()
@@ -220,7 +246,7 @@ class PortalSession:
         elif isinstance(data, str):
             body = data.encode()
         else:
-            body = urlencode(data).encode()
+            body = form_encode(data).encode()
             fields += FORM_FIELDS
         headers = options.get("headers")
         if headers:
@@ -296,6 +322,23 @@ class PortalSession:
         ``corrected=False`` leaves out the coordinated-omission twin (a funnel step's count
         matters, not its time).
         """
+        user = self.user
+        if start_time is None:
+            start_time = time.time()
+        context = user.context() if user is not None else {}
+        if self.start_lag_ms is None or not corrected:
+            self.request_event.fire(
+                request_type=request_type,
+                name=name,
+                response_time=response_time_ms,
+                response_length=response_length,
+                response=None,
+                context=context,
+                exception=exception,
+                start_time=start_time,
+                url=None,
+            )
+            return
         self.fire(
             {
                 "request_type": request_type,
@@ -303,12 +346,11 @@ class PortalSession:
                 "response_time": response_time_ms,
                 "response_length": response_length,
                 "response": None,
-                "context": self.user.context() if self.user is not None else {},
+                "context": context,
                 "exception": exception,
-                "start_time": time.time() if start_time is None else start_time,
+                "start_time": start_time,
                 "url": None,
-            },
-            corrected=corrected,
+            }
         )
 
     def fire(self, meta: dict[str, Any], queued_ms: float = 0.0, *, corrected: bool = True) -> None:

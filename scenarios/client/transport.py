@@ -100,6 +100,10 @@ MAX_HEAD_BYTES = 65536
 # Request heads cached per pool: a user's token and the journeys' paths make a few hundred;
 # paths with ids miss, and the cache is emptied when full rather than tracked per entry.
 HEAD_CACHE_SIZE = 4096
+# A POST goes on a kept-alive connection idle this long only once a peek finds it open: no
+# server drops a connection sooner (aiohttp after 75 s, nginx 75 s, uvicorn 5 s), and the peek
+# would cost a system call per request of a busy journey.
+IDLE_PROBE_S = 0.1
 
 _READ = 1  # libev/libuv event masks
 _WRITE = 2
@@ -269,7 +273,7 @@ class HostPool:
                 idle = self._idle
                 fresh = not idle
                 sock = self._connect() if fresh else idle.pop()
-                if not (fresh or retry or sock.idle_and_open()):
+                if not (fresh or retry) and not sock.open_after_idle():
                     # a request that must not be sent twice goes on a connection known open
                     sock.close()
                     continue
@@ -285,6 +289,7 @@ class HostPool:
                     sock.close()
                     raise
                 if keep:
+                    sock.idle_since_s = time.monotonic()
                     self._idle.append(sock)
                 else:
                     sock.close()
@@ -314,7 +319,7 @@ class _PlainConnection:
     system socket whose waits go straight to the hub (one watcher per direction, made once),
     with one timer per exchange for the network timeout instead of one per wait."""
 
-    __slots__ = ("_hub", "_read_watcher", "_sock", "_timer", "_write_watcher")
+    __slots__ = ("_hub", "_read_watcher", "_sock", "_timer", "_write_watcher", "idle_since_s")
 
     def __init__(self, sock: Any, network_timeout: float) -> None:
         sock.setblocking(False)
@@ -322,15 +327,16 @@ class _PlainConnection:
         self._hub = gevent.get_hub()
         self._read_watcher = self._hub.loop.io(sock.fileno(), _READ)
         self._write_watcher: Any = None
-        self._timer = gevent.Timeout(network_timeout, NetworkTimeout)
+        self._timer = self._hub.loop.timer(network_timeout)
+        self.idle_since_s = 0.0
 
     def exchange(self, message: bytes, method: str) -> tuple[int, bytes, bytes, bool]:
         timer = self._timer
-        timer.start()
+        timer.start(gevent.getcurrent().throw, NetworkTimeout)
         try:
             return _exchange(self, message, method)
         finally:
-            timer.cancel()
+            timer.stop()
 
     def sendall(self, data: bytes) -> None:
         sock = self._sock
@@ -347,8 +353,11 @@ class _PlainConnection:
                 with contextlib.suppress(BlockingIOError):
                     sent += sock.send(view[sent:])
 
-    def idle_and_open(self) -> bool:
-        """Whether the server has neither closed this idle connection nor sent on it."""
+    def open_after_idle(self) -> bool:
+        """Whether the server has neither closed this idle connection nor sent on it (asked
+        of the socket only after :data:`IDLE_PROBE_S`: a server closes no connection sooner)."""
+        if time.monotonic() - self.idle_since_s < IDLE_PROBE_S:
+            return True
         try:
             self._sock.recv(1, socket.MSG_PEEK)
         except BlockingIOError:
@@ -388,10 +397,11 @@ class _PlainConnection:
 class _TLSConnection:
     """A TLS connection on gevent's SSL socket, whose own timeout is the network timeout."""
 
-    __slots__ = ("_sock",)
+    __slots__ = ("_sock", "idle_since_s")
 
     def __init__(self, sock: Any) -> None:
         self._sock = sock
+        self.idle_since_s = 0.0
 
     def exchange(self, message: bytes, method: str) -> tuple[int, bytes, bytes, bool]:
         return _exchange(self, message, method)
@@ -399,7 +409,7 @@ class _TLSConnection:
     def sendall(self, data: bytes) -> None:
         self._sock.sendall(data)
 
-    def idle_and_open(self) -> bool:
+    def open_after_idle(self) -> bool:
         return True  # an SSL socket cannot peek; a closed one fails the request
 
     def recv_first(self) -> bytes:
