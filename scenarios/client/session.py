@@ -137,7 +137,7 @@ class PortalSession:
         self._base_path = parts.path.rstrip("/")
         self._base_client = self._client_for(client_key(parts))
         self._default_fields = header_block(self.default_headers)
-        self._fields = self._default_fields
+        self._set_fields(self._default_fields)
         self._bearer_token: str | None = None
         self.start_lag_ms: float | None = None
         """Set by the open-model executor: how late this session's journey started. Every event
@@ -163,10 +163,18 @@ class PortalSession:
 
     @bearer_token.setter
     def bearer_token(self, token: str | None) -> None:
-        self._fields = self._default_fields
+        fields = self._default_fields
         if token is not None:
-            self._fields += header_block({"Authorization": f"Bearer {token}"})
+            fields += header_block({"Authorization": f"Bearer {token}"})
+        self._set_fields(fields)
         self._bearer_token = token
+
+    def _set_fields(self, fields: str) -> None:
+        # One string per body type, made when the token changes: the pools' caches of request
+        # heads then hash and compare the same objects on every request.
+        self._fields = fields
+        self._json_fields = fields + JSON_FIELDS
+        self._form_fields = fields + FORM_FIELDS
 
     @contextmanager
     def rename_request(self, name: str) -> Iterator[None]:
@@ -238,7 +246,7 @@ class PortalSession:
         data = options.get("data")
         if json is not None:
             body = orjson.dumps(json)
-            fields += JSON_FIELDS
+            fields = self._json_fields
         elif data is None:
             body = b""
         elif isinstance(data, bytes):
@@ -247,7 +255,7 @@ class PortalSession:
             body = data.encode()
         else:
             body = form_encode(data).encode()
-            fields += FORM_FIELDS
+            fields = self._form_fields
         headers = options.get("headers")
         if headers:
             fields += header_block(headers)
