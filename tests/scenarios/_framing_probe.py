@@ -30,7 +30,28 @@ def _runtime() -> dict:
     }
 
 
+def seen(resp) -> list:
+    return [resp.status_code, resp.content.decode(), type(resp.error).__name__]
+
+
+def tls(base: str) -> None:
+    """The same framing over TLS (the server's certificate is self-signed)."""
+    s = PortalSession(base, EventHook())
+    out = {
+        "json": seen(s.get("/json")),
+        "chunked": len(s.get("/chunked?big=1").content),
+        "big": len(s.get("/big").content),
+        "echo": seen(s.post("/echo", json={"k": "v"})),
+        "timeout": seen(s.get("/slow", timeout=0.2)),
+        "after_timeout": seen(s.get("/json")),
+    }
+    json.dump(out, sys.stdout)
+
+
 def main() -> None:
+    if sys.argv[2] == "--tls":
+        tls(sys.argv[1])
+        return
     aio, raw = sys.argv[1], sys.argv[2]
     events: list[dict] = []
     hook = EventHook()
@@ -44,9 +65,6 @@ def main() -> None:
     )
     s = PortalSession(aio, hook)
     out: dict = {"runtime": _runtime()}
-
-    def seen(resp) -> list:
-        return [resp.status_code, resp.content.decode(), type(resp.error).__name__]
 
     out["chunked"] = seen(s.get("/chunked"))
     out["big_chunked"] = len(s.get("/chunked?big=1").content)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -17,6 +18,9 @@ from aiohttp import web
 ROOT = Path(__file__).resolve().parents[2]
 PROBE = Path(__file__).with_name("_framing_probe.py")
 PEERS = web.AppKey("peers", list)
+# A self-signed certificate for 127.0.0.1, valid for a century: the test server's, and nothing
+# else's.
+TLS = Path(__file__).with_name("tls")
 
 RAW_ANSWERS = {
     b"/bad-status": b"HTTP/1.1 2x0 OK\r\nContent-Length: 0\r\n\r\n",
@@ -103,15 +107,11 @@ async def raw_server() -> AsyncIterator[str]:
     await server.wait_closed()
 
 
-@pytest.fixture
-async def probe(aiohttp_server: Any, raw_server: str) -> dict:
-    app = _app()
-    server = await aiohttp_server(app, keepalive_timeout=0.2)
+async def _run_probe(*args: str) -> dict:
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         str(PROBE),
-        str(server.make_url("")).rstrip("/"),
-        raw_server,
+        *args,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         cwd=ROOT,
@@ -119,9 +119,34 @@ async def probe(aiohttp_server: Any, raw_server: str) -> dict:
     )
     out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
     assert proc.returncode == 0, err.decode()
-    result = json.loads(out)
+    result: dict = json.loads(out)
+    return result
+
+
+@pytest.fixture
+async def probe(aiohttp_server: Any, raw_server: str) -> dict:
+    app = _app()
+    server = await aiohttp_server(app, keepalive_timeout=0.2)
+    result = await _run_probe(str(server.make_url("")).rstrip("/"), raw_server)
     result["peers"] = app[PEERS]
     return result
+
+
+async def test_https_is_framed_the_same_way(aiohttp_server: Any) -> None:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(TLS / "cert.pem", TLS / "key.pem")
+    app = _app()
+    server = await aiohttp_server(app, ssl=context)
+    result = await _run_probe(str(server.make_url("")).rstrip("/"), "--tls")
+    assert result == {
+        "json": [200, '{"a": 1}', "NoneType"],
+        "chunked": 100_000,
+        "big": 200_000,
+        "echo": [200, '{"k":"v"}', "NoneType"],
+        "timeout": [0, "", "RequestTimeout"],
+        "after_timeout": [200, '{"a": 1}', "NoneType"],
+    }
+    assert len({port for _, _, port in app[PEERS][:4]}) == 1  # kept alive
 
 
 async def test_framing_of_bodies(probe: dict) -> None:
