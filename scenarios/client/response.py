@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from locust.exception import CatchResponseError, LocustError, ResponseError
 
+from scenarios.client.transport import ResponseHeaders
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -30,18 +32,20 @@ class PortalResponse:
     """A fully read response; also the ``catch_response=True`` context manager.
 
     ``content`` is the body as bytes, ``json()`` parses it with orjson, ``headers`` is a
-    :class:`~scenarios.client.transport.ResponseHeaders` (case-insensitive ``get``; empty when
-    the transport failed, in which case ``status_code`` is 0 and ``error`` holds the
-    exception). ``meta`` holds the arguments of the request event the response reports.
+    :class:`~scenarios.client.transport.ResponseHeaders` (case-insensitive ``get``, parsed
+    from the response's head when first read; empty when the transport failed, in which case
+    ``status_code`` is 0 and ``error`` holds the exception). ``meta`` holds the arguments of
+    the request event the response reports.
     """
 
     __slots__ = (
         "_entered",
+        "_head",
+        "_headers",
         "_report",
         "_result",
         "content",
         "error",
-        "headers",
         "meta",
         "queued_ms",
         "status_code",
@@ -52,13 +56,14 @@ class PortalResponse:
         self,
         status_code: int,
         content: bytes,
-        headers: Any,
+        head: bytes,
         url: str,
         error: BaseException | None,
     ) -> None:
         self.status_code = status_code
         self.content = content
-        self.headers = headers
+        self._head = head
+        self._headers: ResponseHeaders | None = None
         self.url = url
         self.error = error
         self.meta: dict[str, Any] = {}
@@ -69,6 +74,13 @@ class PortalResponse:
         self._result: bool | BaseException | None = None
 
     # -- reading ---------------------------------------------------------------------------
+    @property
+    def headers(self) -> ResponseHeaders:
+        headers = self._headers
+        if headers is None:
+            headers = self._headers = ResponseHeaders(self._head)
+        return headers
+
     @property
     def ok(self) -> bool:
         return 0 < self.status_code < 400
@@ -83,7 +95,7 @@ class PortalResponse:
 
     def header(self, name: str, default: str | None = None) -> str | None:
         """One header's value (repeated fields joined with ", "), or ``default``."""
-        return self.headers.get(name, default) if self.headers else default
+        return self.headers.get(name, default) if self._head else default
 
     def raise_for_status(self) -> None:
         """Raise what made this response a failure: a transport error or a bad status."""

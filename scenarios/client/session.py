@@ -10,10 +10,11 @@ small method.
 
 from __future__ import annotations
 
+import re
 import time
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypedDict, Unpack
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import quote_plus, urlencode, urlsplit
 
 import gevent
 import orjson
@@ -23,7 +24,7 @@ from scenarios.client.transport import (
     FORM_FIELDS,
     JSON_FIELDS,
     TRANSPORT_ERRORS,
-    PooledClient,
+    HostPool,
     RequestTimeout,
     client_key,
     header_block,
@@ -46,6 +47,31 @@ corrected for coordinated omission."""
 MAX_REDIRECTS = 30
 _REDIRECT_CODES = frozenset((301, 302, 303, 307, 308))
 _TO_GET_CODES = frozenset((301, 302, 303))
+# What quote_plus leaves as it is: most form values (codes, tokens, numbers) need no quoting.
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*")
+
+
+def form_encode(data: Any) -> str:
+    """``urlencode(data)``, without quoting the keys and values that need none.
+
+    >>> form_encode({"page": 2, "q": "a b", "redirect_uri": "https://x/cb"})
+    'page=2&q=a+b&redirect_uri=https%3A%2F%2Fx%2Fcb'
+    """
+    if not hasattr(data, "items"):
+        return urlencode(data)
+    parts = []
+    for key, value in data.items():
+        key = key if isinstance(key, str) else str(key)
+        if isinstance(value, bytes):
+            value = quote_plus(value)
+        else:
+            value = value if isinstance(value, str) else str(value)
+            if not _UNRESERVED.fullmatch(value):
+                value = quote_plus(value)
+        if not _UNRESERVED.fullmatch(key):
+            key = quote_plus(key)
+        parts.append(f"{key}={value}")
+    return "&".join(parts)
 
 
 class RequestOptions(TypedDict, total=False):
@@ -79,7 +105,7 @@ _OPTION_NAMES = frozenset(RequestOptions.__annotations__)
 class PortalSession:
     """HTTP session of one virtual user (or one open-model journey).
 
-    ``clients`` may be shared between sessions (``{(scheme, host, port): PooledClient}``) so
+    ``clients`` may be shared between sessions (``{(scheme, host, port): HostPool}``) so
     that many journeys of an open-model executor reuse one keep-alive pool (see
     :meth:`sibling`); the session's own state is only its headers and token.
     """
@@ -94,7 +120,7 @@ class PortalSession:
         network_timeout: float = 60.0,
         concurrency: int = 1,
         default_headers: Mapping[str, str] | None = None,
-        clients: dict[tuple[str, str, int], PooledClient] | None = None,
+        clients: dict[tuple[str, str, int], HostPool] | None = None,
     ) -> None:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -111,7 +137,7 @@ class PortalSession:
         self._base_path = parts.path.rstrip("/")
         self._base_client = self._client_for(client_key(parts))
         self._default_fields = header_block(self.default_headers)
-        self._fields = self._default_fields
+        self._set_fields(self._default_fields)
         self._bearer_token: str | None = None
         self.start_lag_ms: float | None = None
         """Set by the open-model executor: how late this session's journey started. Every event
@@ -137,10 +163,18 @@ class PortalSession:
 
     @bearer_token.setter
     def bearer_token(self, token: str | None) -> None:
-        self._fields = self._default_fields
+        fields = self._default_fields
         if token is not None:
-            self._fields += header_block({"Authorization": f"Bearer {token}"})
+            fields += header_block({"Authorization": f"Bearer {token}"})
+        self._set_fields(fields)
         self._bearer_token = token
+
+    def _set_fields(self, fields: str) -> None:
+        # One string per body type, made when the token changes: the pools' caches of request
+        # heads then hash and compare the same objects on every request.
+        self._fields = fields
+        self._json_fields = fields + JSON_FIELDS
+        self._form_fields = fields + FORM_FIELDS
 
     @contextmanager
     def rename_request(self, name: str) -> Iterator[None]:
@@ -172,7 +206,7 @@ class PortalSession:
         name = options.get("name") or self.request_name or url
         params = options.get("params")
         if params:
-            url = f"{url}{'&' if '?' in url else '?'}{urlencode(params)}"
+            url = f"{url}{'&' if '?' in url else '?'}{form_encode(params)}"
         timeout = options.get("timeout")
         start_time = time.time()
         start = time.perf_counter()
@@ -212,7 +246,7 @@ class PortalSession:
         data = options.get("data")
         if json is not None:
             body = orjson.dumps(json)
-            fields += JSON_FIELDS
+            fields = self._json_fields
         elif data is None:
             body = b""
         elif isinstance(data, bytes):
@@ -220,8 +254,8 @@ class PortalSession:
         elif isinstance(data, str):
             body = data.encode()
         else:
-            body = urlencode(data).encode()
-            fields += FORM_FIELDS
+            body = form_encode(data).encode()
+            fields = self._form_fields
         headers = options.get("headers")
         if headers:
             fields += header_block(headers)
@@ -296,6 +330,23 @@ class PortalSession:
         ``corrected=False`` leaves out the coordinated-omission twin (a funnel step's count
         matters, not its time).
         """
+        user = self.user
+        if start_time is None:
+            start_time = time.time()
+        context = user.context() if user is not None else {}
+        if self.start_lag_ms is None or not corrected:
+            self.request_event.fire(
+                request_type=request_type,
+                name=name,
+                response_time=response_time_ms,
+                response_length=response_length,
+                response=None,
+                context=context,
+                exception=exception,
+                start_time=start_time,
+                url=None,
+            )
+            return
         self.fire(
             {
                 "request_type": request_type,
@@ -303,12 +354,11 @@ class PortalSession:
                 "response_time": response_time_ms,
                 "response_length": response_length,
                 "response": None,
-                "context": self.user.context() if self.user is not None else {},
+                "context": context,
                 "exception": exception,
-                "start_time": time.time() if start_time is None else start_time,
+                "start_time": start_time,
                 "url": None,
-            },
-            corrected=corrected,
+            }
         )
 
     def fire(self, meta: dict[str, Any], queued_ms: float = 0.0, *, corrected: bool = True) -> None:
@@ -338,28 +388,25 @@ class PortalSession:
             full_url = url
         try:
             if timeout is None:
-                raw, queued_s = client.send(method, target, fields, body)
-                content = raw.read()
+                status, head, content, queued_s = client.exchange(method, target, fields, body)
             else:
-                # the response closes its connection when interrupted before its end
+                # the exchange closes its connection when interrupted before its end
                 with gevent.Timeout(timeout, RequestTimeout(f"no response within {timeout} s")):
-                    raw, queued_s = client.send(method, target, fields, body)
-                    content = raw.read()
+                    status, head, content, queued_s = client.exchange(method, target, fields, body)
         except TRANSPORT_ERRORS as error:
-            return PortalResponse(0, b"", {}, full_url, error)
-        resp = PortalResponse(raw.status_code, content, raw.info(), full_url, None)
+            return PortalResponse(0, b"", b"", full_url, error)
+        resp = PortalResponse(status, content, head, full_url, None)
         resp.queued_ms = queued_s * 1000.0
         return resp
 
-    def _client_for(self, key: tuple[str, str, int]) -> PooledClient:
+    def _client_for(self, key: tuple[str, str, int]) -> HostPool:
         client = self._clients.get(key)
         if client is None:
             scheme, host, port = key
-            client = PooledClient(
+            client = HostPool(
                 host,
-                port=port,
-                ssl=scheme == "https",
-                insecure=True,
+                port,
+                tls=scheme == "https",
                 concurrency=self.concurrency,
                 connection_timeout=self.connection_timeout,
                 network_timeout=self.network_timeout,

@@ -21,7 +21,8 @@ class PortalUser(User):
     abstract = True
 
     network_timeout: float = 60.0
-    """Seconds a socket may wait for the server before the request fails (status 0)."""
+    """Seconds the server may take over one exchange (the request sent, its response read)
+    before the request fails (status 0, ``NetworkTimeout``); over TLS, seconds per read."""
 
     connection_timeout: float = 60.0
     """Seconds a TCP (and TLS) connect may take."""

@@ -56,6 +56,7 @@ MAX_REASON_LENGTH = 160
 OTHER_NAME = "(other)"
 OTHER_REASON = "(other reasons)"
 
+_HIGHEST_MS = hdr.HIGHEST_US / 1000.0
 _HEX_ADDRESS = re.compile(r"\b0x[0-9a-fA-F]+\b")
 _UUID = re.compile(
     r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"
@@ -150,11 +151,19 @@ class IntervalRecorder:
         exception: BaseException | str | None,
     ) -> None:
         """One request event: its latency, and its failure reason when it failed."""
-        key = self._key(name, request_type)
+        # Fast path, once per event of every request: a key already seen this interval (so
+        # admitted under the cap) and a float latency inside the histogram's range.
+        key = (name, request_type)
         latencies = self._latencies.get(key)
         if latencies is None:
-            latencies = self._latencies[key] = Counter()
-        latencies[hdr.ms_to_us(response_time_ms)] += 1
+            key = self._key(name, request_type)
+            latencies = self._latencies.get(key)
+            if latencies is None:
+                latencies = self._latencies[key] = Counter()
+        if type(response_time_ms) is float and 0.0 < response_time_ms < _HIGHEST_MS:
+            latencies[round(response_time_ms * 1000.0)] += 1
+        else:
+            latencies[hdr.ms_to_us(response_time_ms)] += 1
         if exception is not None:
             reason = normalise_reason(exception)
             reasons = self._reasons.setdefault(key, set())
