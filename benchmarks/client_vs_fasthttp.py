@@ -12,7 +12,9 @@ noisy::
 The module is also the locustfile of both runs: ``OursCitizen`` and ``StockCitizen`` differ
 only in the HTTP client. ``StockSession`` is a thin adapter in front of an unmodified
 ``FastHttpSession`` that speaks the journeys' small client interface (bearer token, form
-bodies, ``report``), so the stock client does all the HTTP work.
+bodies, ``report``), so the stock client does all the HTTP work. Both sides run the product's
+telemetry (every event in the run's HDR histograms); a stock user records a funnel step the one
+way Locust offers, a request event, while ``PortalSession`` counts it in the results only.
 """
 
 from __future__ import annotations
@@ -52,6 +54,11 @@ if os.environ.get("PORTAL_BENCH_LOCUSTFILE") == "1":
     from scenarios.client import PortalUser
     from scenarios.journeys.context import JourneyContext
     from scenarios.runtime import runtime_for
+    from scenarios.telemetry import plugin
+
+    # Both sides record every event in the run's HDR histograms, as `portal-load run` does
+    # (a stock FastHttpUser file runs beside the same telemetry there: --locustfile).
+    plugin.install()
 
     def _header(self: Any, name: str, default: str | None = None) -> str | None:
         value = self.headers.get(name) if self.headers else None
@@ -110,7 +117,10 @@ if os.environ.get("PORTAL_BENCH_LOCUSTFILE") == "1":
             start_time: float | None = None,
             response_length: int = 0,
             corrected: bool = True,
+            locust_stats: bool = True,
         ) -> None:
+            # A stock user has one way to record a timing: Locust's request event (so every
+            # funnel step also lands in Locust's statistics).
             self.request_event.fire(
                 request_type=request_type,
                 name=name,

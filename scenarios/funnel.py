@@ -93,7 +93,11 @@ class Journey:
     def _report_step(self, step: str) -> None:
         elapsed_ms = (time.perf_counter() - self._start) * 1000.0
         self.client.report(
-            FUNNEL, f"{self.name}/{self._index[step]} {step}", elapsed_ms, corrected=False
+            FUNNEL,
+            f"{self.name}/{self._index[step]} {step}",
+            elapsed_ms,
+            corrected=False,
+            locust_stats=False,
         )
 
     def call(

@@ -36,9 +36,19 @@ if TYPE_CHECKING:
     from locust import User
     from locust.event import EventHook
 
-__all__ = ["CORRECTED_SUFFIX", "MAX_REDIRECTS", "PortalSession", "RequestOptions"]
+__all__ = [
+    "CORRECTED_SUFFIX",
+    "MAX_REDIRECTS",
+    "RESULTS_ONLY_EVENT",
+    "PortalSession",
+    "RequestOptions",
+]
 
 CORRECTED_SUFFIX = "+CO"
+#: Name of the event, on a Locust environment's ``events``, that the telemetry listens to for
+#: timings counted in the run's results but not in Locust's own statistics (funnel steps: see
+#: :meth:`PortalSession.report`). Absent without the telemetry.
+RESULTS_ONLY_EVENT = "portal_results_only"
 """Suffix of the request type of the twin event that an open-model journey fires for each
 request, with the journey's start lag and the request's wait for a connection added: latency
 corrected for coordinated omission."""
@@ -121,12 +131,14 @@ class PortalSession:
         concurrency: int = 1,
         default_headers: Mapping[str, str] | None = None,
         clients: dict[tuple[str, str, int], HostPool] | None = None,
+        results_event: EventHook | None = None,
     ) -> None:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"base_url must be an absolute http(s) URL, got {base_url!r}")
         self.base_url = base_url.rstrip("/")
         self.request_event = request_event
+        self.results_event = results_event
         self.user = user
         self.request_name: str | None = None
         self.connection_timeout = connection_timeout
@@ -154,6 +166,7 @@ class PortalSession:
             concurrency=self.concurrency,
             default_headers=self.default_headers,
             clients=self._clients,
+            results_event=self.results_event,
         )
 
     # -- state ---------------------------------------------------------------------------
@@ -324,12 +337,24 @@ class PortalSession:
         start_time: float | None = None,
         response_length: int = 0,
         corrected: bool = True,
+        locust_stats: bool = True,
     ) -> None:
         """Fire a request event that is not an HTTP request (journey timings, funnel steps).
 
         ``corrected=False`` leaves out the coordinated-omission twin (a funnel step's count
-        matters, not its time).
+        matters, not its time). ``locust_stats=False`` counts the event in the run's results
+        (``summary.json``, ``loadgen_*``, the report) but not in Locust's own statistics, when
+        the telemetry listens (:data:`RESULTS_ONLY_EVENT`): a funnel step is a count, and
+        Locust's statistics of it cost more than the request it follows.
         """
+        if not locust_stats and self.results_event is not None:
+            self.results_event.fire(
+                request_type=request_type,
+                name=name,
+                response_time=response_time_ms,
+                exception=exception,
+            )
+            return
         user = self.user
         if start_time is None:
             start_time = time.time()

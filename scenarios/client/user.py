@@ -7,7 +7,7 @@ from typing import Any
 from locust import User
 from locust.exception import StopTest
 
-from scenarios.client.session import PortalSession
+from scenarios.client.session import RESULTS_ONLY_EVENT, PortalSession
 
 __all__ = ["PortalUser"]
 
@@ -48,6 +48,7 @@ class PortalUser(User):
             network_timeout=self.network_timeout,
             concurrency=self.concurrency,
             default_headers=self.default_headers,
+            results_event=getattr(environment.events, RESULTS_ONLY_EVENT, None),
         )
 
     def on_stop(self) -> None:

@@ -45,9 +45,11 @@ import gevent
 import psutil
 from locust import events
 from locust.env import Environment
+from locust.event import EventHook
 from locust.runners import STATE_RUNNING, STATE_SPAWNING, MasterRunner, Runner, WorkerRunner
 
 from scenarios import distributed
+from scenarios.client.session import RESULTS_ONLY_EVENT
 from scenarios.telemetry import results
 from scenarios.telemetry.aggregate import RunAggregator
 from scenarios.telemetry.exporter import (
@@ -112,6 +114,10 @@ class WorkerTelemetry:
         self._greenlets = [gevent.spawn(self._report_loop), gevent.spawn(self._probe_loop)]
         hooks = environment.events
         hooks.request.add_listener(self.on_request)
+        # Timings for the results only (funnel steps), kept out of Locust's statistics.
+        results_only = EventHook()
+        results_only.add_listener(self.on_request)
+        setattr(hooks, RESULTS_ONLY_EVENT, results_only)
         hooks.test_start.add_listener(self.on_test_start)
         hooks.test_stop.add_listener(self.on_test_stop)
         hooks.quitting.add_listener(self.on_quitting)

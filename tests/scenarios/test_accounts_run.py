@@ -49,7 +49,8 @@ def run(
     cmd = [
         sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--host", url, "--headless",
         "--only-summary", "--loglevel", "WARNING", "--json-file", str(prefix), "-t", run_time,
-        "--think-scale", "0.05", "--poll-interval", "0.1", "RecordedCitizen", *args,
+        "--think-scale", "0.05", "--poll-interval", "0.1",
+        "--results-dir", str(tmp_path / "results"), "RecordedCitizen", *args,
     ]  # fmt: skip
     env = {**os.environ, "PORTAL_RECORD_DIR": str(out)}
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env, timeout=60)
@@ -68,8 +69,15 @@ def logins(out: Path) -> dict[tuple[int, str], list[str]]:
 
 
 def stats(tmp_path: Path) -> dict[tuple[str, str], tuple[int, int]]:
+    """(count, failures) by (type, name): Locust's statistics, and the funnel steps from the
+    run's results (they are not in Locust's)."""
     entries = json.loads((tmp_path / "run.json").read_text())
-    return {(e["method"], e["name"]): (e["num_requests"], e["num_failures"]) for e in entries}
+    found = {(e["method"], e["name"]): (e["num_requests"], e["num_failures"]) for e in entries}
+    summary = json.loads((tmp_path / "results" / "summary.json").read_text())
+    for row in summary["journeys"]:
+        if row["method"] == "FUNNEL":
+            found[("FUNNEL", row["name"])] = (row["count"], row["failures"])
+    return found
 
 
 def test_accounts_from_a_file_with_the_configured_code_over_two_workers(tmp_path: Path) -> None:
