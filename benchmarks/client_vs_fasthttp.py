@@ -30,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -37,6 +38,12 @@ from urllib.parse import urlencode
 ROOT = Path(__file__).resolve().parent.parent
 HTTP_TYPES = frozenset(("GET", "POST", "PUT", "PATCH", "DELETE"))
 READY = re.compile(r"ready on (http://127\.0\.0\.1:\d+)")
+_SERVED = re.compile(
+    r'^portal_http_requests_total\{[^}]*route="/(?:api|oauth2)[^}]*\} (\S+)$', re.MULTILINE
+)
+STEADY_SKIP_S = 3.0  # after the first request: every user started and signed in once
+STEADY_TAIL_S = 1.5  # before the run time ends: Locust's stop and its final statistics
+CLK_TCK = os.sysconf("SC_CLK_TCK")
 MOCK_CONFIG = """\
 review_after_s = 0.2
 decide_after_s = 0.5
@@ -212,9 +219,12 @@ def _run_locust(user_class: str, host: str, args: argparse.Namespace, workdir: P
         "--csv", str(prefix),
     ]  # fmt: skip
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    subprocess.run(
-        cmd, cwd=ROOT, env=env, check=True, capture_output=True, timeout=args.seconds + 60
-    )
+    served_before = _served(host)
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    steady = _steady_window(proc.pid, host, served_before, args.seconds)
+    _out, err = proc.communicate(timeout=args.seconds + 60)
+    if proc.returncode != 0:
+        raise RuntimeError(f"locust exited with {proc.returncode}: {err.decode()[-2000:]}")
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     stats = _http_stats(Path(f"{prefix}_stats.csv"))
     # CPU of the Locust process alone (the mock is not a finished child yet): requests per
@@ -222,7 +232,47 @@ def _run_locust(user_class: str, host: str, args: argparse.Namespace, workdir: P
     cpu_s = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     stats["cpu_s"] = cpu_s
     stats["per_cpu_s"] = stats["requests"] / cpu_s if cpu_s > 0 else 0.0
+    stats.update(steady)
     return stats
+
+
+def _steady_window(pid: int, host: str, served_before: float, seconds: int) -> dict:
+    """Requests per CPU-second of the Locust process between :data:`STEADY_SKIP_S` after its
+    first request reached the mock and :data:`STEADY_TAIL_S` before its run time ends: the
+    per-request cost without the interpreter's start-up and shutdown (about a CPU-second
+    each side), which a longer run would spread thinner. Requests are counted by the mock
+    (HTTP requests only, whatever each client records in its own statistics)."""
+    deadline = time.monotonic() + 30
+    while _served(host) <= served_before:
+        if time.monotonic() > deadline:
+            return {"steady_per_cpu_s": 0.0}
+        time.sleep(0.05)
+    first = time.monotonic()
+    time.sleep(STEADY_SKIP_S)
+    cpu0, served0 = _cpu_s(pid), _served(host)
+    time.sleep(max(1.0, seconds - STEADY_SKIP_S - STEADY_TAIL_S))
+    cpu1, served1 = _cpu_s(pid), _served(host)
+    window = time.monotonic() - first - STEADY_SKIP_S
+    cpu = cpu1 - cpu0
+    return {
+        "steady_s": window,
+        "steady_requests": served1 - served0,
+        "steady_cpu_s": cpu,
+        "steady_per_cpu_s": (served1 - served0) / cpu if cpu > 0 else 0.0,
+    }
+
+
+def _cpu_s(pid: int) -> float:
+    """utime + stime of a process, seconds (/proc/PID/stat fields 14 and 15)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def _served(host: str) -> float:
+    """Portal requests (API and single sign-on) the benchmark's mock has answered so far."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(f"{host}/metrics", timeout=5) as resp:  # the benchmark's loopback mock
+        return sum(float(v) for v in _SERVED.findall(resp.read().decode()))
 
 
 def _http_stats(path: Path) -> dict:
@@ -271,7 +321,8 @@ def main(argv: list[str] | None = None) -> int:
                     results[user_class].append(stats)
                     print(
                         f"round {round_no + 1} {user_class:<13} {stats['rps']:8.0f} req/s "
-                        f"{stats['per_cpu_s']:8.0f} req/CPU-s "
+                        f"{stats['per_cpu_s']:8.0f} req/CPU-s, steady "
+                        f"{stats['steady_per_cpu_s']:8.0f} req/CPU-s "
                         f"({stats['requests']} requests, {stats['failures']} failures)",
                         flush=True,
                     )
@@ -296,6 +347,20 @@ def main(argv: list[str] | None = None) -> int:
         f"median of rounds:      {statistics.median(r for r, _ in per_round):8.2f}x req/s "
         f"{statistics.median(e for _, e in per_round):6.2f}x req/CPU-s"
     )
+    steady = [
+        o["steady_per_cpu_s"] / s["steady_per_cpu_s"]
+        for s, o in zip(results[stock], results[ours], strict=True)
+        if s["steady_per_cpu_s"] > 0
+    ]
+    if steady:
+        us = {
+            k: statistics.median(1e6 / r["steady_per_cpu_s"] for r in v if r["steady_per_cpu_s"])
+            for k, v in results.items()
+        }
+        print(
+            f"steady window:         {us[stock]:8.1f} vs {us[ours]:.1f} us CPU per request "
+            f"(stock vs ours); median of rounds {statistics.median(steady):.2f}x req/CPU-s"
+        )
     return 0
 
 

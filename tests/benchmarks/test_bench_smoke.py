@@ -73,3 +73,27 @@ def test_mock_workers_prints_the_rate_per_process_and_the_processes_for_the_peak
     assert run["rps_per_process"] == pytest.approx(1e6 / run["cpu_us_per_request"], rel=0.01)
     assert run["processes_for_peak"] >= 1
     assert re.search(r"^--workers 1: [\d,]+ req/s measured", done.stdout, re.M), done.stdout
+
+
+@pytest.mark.timeout(240)
+def test_client_vs_fasthttp_prints_both_clients_and_the_steady_window() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.client_vs_fasthttp", "--users", "5",
+         "--seconds", "6", "--rounds", "1"],
+        cwd=ROOT, capture_output=True, text=True, timeout=200, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = done.stdout
+    for side in ("StockCitizen", "OursCitizen"):
+        row = re.search(
+            rf"^round 1 {side} +(\d+) req/s +(\d+) req/CPU-s, steady +(\d+) req/CPU-s "
+            r"\((\d+) requests, (\d+) failures\)",
+            out,
+            re.M,
+        )
+        assert row, out
+        assert int(row.group(1)) > 0 and int(row.group(3)) > 0 and int(row.group(4)) > 0
+        assert int(row.group(5)) == 0
+    steady = re.search(r"^steady window: +([\d.]+) vs ([\d.]+) us CPU per request", out, re.M)
+    assert steady and float(steady.group(1)) > 0 and float(steady.group(2)) > 0, out
+    assert re.search(r"^median of rounds: +[\d.]+x req/s +[\d.]+x req/CPU-s", out, re.M), out
