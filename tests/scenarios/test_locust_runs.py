@@ -115,7 +115,7 @@ def run_locust(
 
 
 _SERVED = re.compile(
-    r'^portal_http_requests_total\{[^}]*route="/(?:api|oauth2)[^}]*\} (\S+)$', re.MULTILINE
+    r'^portal_http_requests_total\{.*route="/(?:api|oauth2)[^"]*".*\} (\S+)$', re.MULTILINE
 )
 
 
