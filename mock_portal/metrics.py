@@ -3,6 +3,13 @@
 With ``--workers N`` every worker writes its values to files under
 ``PROMETHEUS_MULTIPROC_DIR`` (prometheus_client's multiprocess mode) and any worker's
 ``/metrics`` aggregates all of them, so one scrape sees the whole mock.
+
+In one process, the request path's counter and histogram (``portal_http_requests_total``,
+``portal_http_request_duration_seconds``) are tallied as plain numbers per (route, method,
+status) and added into the library's values whenever the registry is collected (a scrape,
+``get_sample_value``), so what is exported is the same, value for value, as if each request
+had called ``inc`` and ``observe``. In multiprocess mode the values live in shared files that
+other workers read at any time, so every request writes them at once.
 """
 
 from __future__ import annotations
@@ -11,6 +18,7 @@ import os
 from bisect import bisect_left
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, Metric
@@ -40,6 +48,32 @@ def _ignore(amount: float) -> None:
     return None
 
 
+class _Tally:
+    """What requests added since the last collection, kept as plain Python numbers."""
+
+    __slots__ = ("durations", "requests")
+
+    def __init__(self) -> None:
+        # (route, method, status) -> requests; (route, method) -> [sum, count per bucket]
+        self.requests: dict[tuple[str, str, int], int] = {}
+        self.durations: dict[tuple[str, str], list[Any]] = {}
+
+
+class _Flush(Collector):
+    """Registered before every other metric: a collection of the registry first adds the
+    tallied requests into the library's values (see the module docstring)."""
+
+    def __init__(self, flush: Callable[[], None]) -> None:
+        self._flush = flush
+
+    def describe(self) -> Iterator[Metric]:
+        return iter(())
+
+    def collect(self) -> Iterator[Metric]:
+        self._flush()
+        return iter(())
+
+
 class _Buckets:
     """``Histogram.observe`` of one child: the same values incremented (sum, then the first
     bucket whose bound is >= the amount), found by bisection instead of a linear scan."""
@@ -64,6 +98,15 @@ class _Buckets:
             return
         self._sum(amount)
         self._buckets[bisect_left(self._bounds, amount)](1)
+
+    def add(self, total: float, counts: list[int]) -> None:
+        """Many observations at once: their sum, and how many fell in each bucket."""
+        if not self._bounds:  # pragma: no cover - the library's internals moved
+            raise RuntimeError("histogram internals unavailable; cannot add tallied values")
+        self._sum(total)
+        for inc, n in zip(self._buckets, counts, strict=True):
+            if n:
+                inc(n)
 
 
 # Written by the supervisor of ``--workers N`` into the metrics folder (not a ``.db`` file, so
@@ -106,6 +149,11 @@ class PortalMetrics:
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
+        self._tally = _Tally()
+        self._bounds = [*DURATION_BUCKETS_S, float("inf")]
+        if multiprocess_dir() is None:
+            registry.register(_Flush(self.flush))
+            self.observe = self._tally_request  # type: ignore[method-assign]
         self.requests = Counter(
             "portal_http_requests",
             "HTTP requests answered, by route template, method and status.",
@@ -221,8 +269,36 @@ class PortalMetrics:
             return _ignore
         return _adder(self.in_flight)
 
+    def _tally_request(self, route: str, method: str, status: int, duration_s: float) -> None:
+        """``observe`` of one process: the same figures, tallied until the next collection."""
+        requests = self._tally.requests
+        key = (route, method, status)
+        requests[key] = requests.get(key, 0) + 1
+        dkey = (route, method)
+        entry = self._tally.durations.get(dkey)
+        if entry is None:
+            entry = self._tally.durations[dkey] = [0.0, [0] * len(self._bounds)]
+        entry[0] += duration_s
+        entry[1][bisect_left(self._bounds, duration_s)] += 1
+
+    def flush(self) -> None:
+        """Add the tallied requests into the library's values (at every collection)."""
+        tally, self._tally = self._tally, _Tally()
+        for (route, method, status), n in tally.requests.items():
+            key = (route, method, status)
+            inc = self._req_children.get(key)
+            if inc is None:
+                child = self.requests.labels(route, method, str(status))
+                inc = self._req_children[key] = _adder(child)
+            inc(n)
+        for dkey, (total, counts) in tally.durations.items():
+            buckets = self._dur_children.get(dkey)
+            if buckets is None:
+                buckets = self._dur_children[dkey] = _Buckets(self.duration.labels(*dkey))
+            buckets.add(total, counts)
+
     def observe(self, route: str, method: str, status: int, duration_s: float) -> None:
-        """Count one answered request and observe its duration (the middleware's hot path)."""
+        """Count one answered request and observe its duration (the request path's)."""
         key = (route, method, status)
         inc = self._req_children.get(key)
         if inc is None:
