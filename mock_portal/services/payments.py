@@ -110,7 +110,6 @@ def _pay(
         if not hmac.compare_digest(row[0], fingerprint):
             raise KeyReused
         return int(row[1]), bytes(row[2]), row[3], True
-    conn.execute("DELETE FROM idempotency_keys WHERE citizen = ? AND key = ?", (n, key))
 
     status, location = 201, None
     charge = citizens.charge_by_id(request["charge_id"], pool)
@@ -147,20 +146,19 @@ def _pay(
                 "settles_at, outcome, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'processing')",
                 (payment_id, n, charge.id, amount, request["method"], now, settles_at, outcome),
             )
-            conn.executemany(
-                "INSERT INTO ledger (payment_id, account, amount_kopecks, at) VALUES (?, ?, ?, ?)",
-                [
-                    (payment_id, _citizen_account(n), -amount, now),
-                    (payment_id, CLEARING, amount, now),
-                ],
+            conn.execute(
+                "INSERT INTO ledger (payment_id, account, amount_kopecks, at) "
+                "VALUES (?, ?, ?, ?), (?, ?, ?, ?)",
+                (payment_id, _citizen_account(n), -amount, now, payment_id, CLEARING, amount, now),
             )
             row = (payment_id, charge.id, amount, request["method"], now, settles_at, outcome,
                    "processing", None)  # fmt: skip
             body = orjson.dumps(_payment_json(row, now))
             location = f"/api/v1/payments/{payment_id}"
+    # A key seen before but expired (older than the TTL, not yet evicted) is replaced.
     conn.execute(
-        "INSERT INTO idempotency_keys (citizen, key, fingerprint, status, body, location, "
-        "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "INSERT OR REPLACE INTO idempotency_keys (citizen, key, fingerprint, status, body, "
+        "location, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
         (n, key, fingerprint, status, body, location, now),
     )
     return status, body, location, False
