@@ -18,6 +18,16 @@ is busy are group-committed the same way. A write's future resolves only after t
 that holds it, so what a response says is on disk. Checkpoints of the WAL run on the writer
 thread too, never on the loop.
 
+Rows that requests read again and again (a payment, an application, a citizen's payments, a
+login's failed attempts) are kept in per-process caches (:meth:`Store.cached`) that stay
+right across workers: before a cache is used, ``PRAGMA data_version`` of the loop's
+connection says whether any other connection (another worker, this process's writer thread)
+has committed since the last look, and if one has, every cache is emptied. This process's own
+writes on the loop's connection do not change that number, so the code that makes them drops
+the entries they change (:meth:`Store.forget`) once they are committed. Nothing that decides
+a write (a payment's idempotency, whether a charge is paid) is read from a cache: those
+checks run in the write's transaction.
+
 Stores are bounded: :meth:`Store.maintain` evicts rows by age and by size and counts evictions.
 The payments ledger is never evicted (money is never lost); it lives on disk, not in memory.
 
@@ -78,6 +88,7 @@ BUSY_TIMEOUT_MS = 10_000  # a writer waits this long for another worker's transa
 # restarted mock must tolerate; only an OS crash can lose the last commits.
 # Writes of one group commit at most: bounds the time a write waits behind the others.
 MAX_BATCH = 128
+CACHE_MAX_ENTRIES = 50_000  # per cache; a full cache is emptied and refills from live traffic
 PRAGMAS = (
     "PRAGMA journal_mode=WAL",
     "PRAGMA synchronous=NORMAL",
@@ -252,6 +263,29 @@ class Store:
         self._pending: list[_Write] = []
         self._committing = False
         self._turn: list[_Write] = []  # writes of this loop turn, committed together
+        self._caches: dict[str, dict[Any, Any]] = {}
+        self._data_version = self._inline.execute("PRAGMA data_version").fetchone()[0]
+
+    def cached(self, name: str) -> dict[Any, Any]:
+        """The per-process cache ``name``, emptied (with every other) when another connection
+        has committed since the last look (see the module docstring)."""
+        version = self._inline.execute("PRAGMA data_version").fetchone()[0]
+        if version != self._data_version:
+            self._data_version = version
+            for each in self._caches.values():
+                each.clear()
+        cache = self._caches.get(name)
+        if cache is None:
+            cache = self._caches[name] = {}
+        elif len(cache) >= CACHE_MAX_ENTRIES:
+            cache.clear()
+        return cache
+
+    def forget(self, name: str, key: Any) -> None:
+        """Drop what cache ``name`` holds for ``key``: a write of this process changed it."""
+        held = self._caches.get(name)
+        if held is not None:
+            held.pop(key, None)
 
     def _writer_connection(self) -> sqlite3.Connection:
         if self._writer_conn is None:
