@@ -14,7 +14,9 @@ other workers read at any time, so every request writes them at once.
 
 from __future__ import annotations
 
+import asyncio
 import os
+import sys
 from bisect import bisect_left
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -107,6 +109,39 @@ class _Buckets:
         for inc, n in zip(self._buckets, counts, strict=True):
             if n:
                 inc(n)
+
+
+RUNTIME_LABELS = (
+    "loop", "access_log", "aiohttp_c_parser", "multidict_c", "yarl_c", "frozenlist_c",
+    "propcache_c",
+)  # fmt: skip
+
+
+def _module_of(obj: object) -> str:
+    return str(getattr(obj, "__module__", ""))
+
+
+def runtime_facts(loop: asyncio.AbstractEventLoop, access_log: bool) -> dict[str, str]:
+    """What the process serves with: the event loop's class, whether the access log is on,
+    and whether each of aiohttp's speedups is its C extension (``"true"``) or pure Python."""
+    import frozenlist
+    import multidict
+    import propcache.api
+    import yarl._quoting
+    from aiohttp import http_parser
+
+    c_multidict = sys.modules.get("multidict._multidict")
+    facts = {
+        "loop": f"{_module_of(type(loop)).split('.')[0]}.{type(loop).__qualname__}",
+        "access_log": access_log,
+        "aiohttp_c_parser": _module_of(http_parser.HttpRequestParser) == "aiohttp._http_parser",
+        "multidict_c": c_multidict is not None
+        and multidict.MultiDict is getattr(c_multidict, "MultiDict", None),
+        "yarl_c": _module_of(yarl._quoting._Quoter) == "yarl._quoting_c",
+        "frozenlist_c": _module_of(frozenlist.FrozenList) == "frozenlist._frozenlist",
+        "propcache_c": _module_of(propcache.api.under_cached_property) == "propcache._helpers_c",
+    }
+    return {k: v if isinstance(v, str) else str(v).lower() for k, v in facts.items()}
 
 
 # Written by the supervisor of ``--workers N`` into the metrics folder (not a ``.db`` file, so
@@ -256,8 +291,21 @@ class PortalMetrics:
             registry=registry,
             multiprocess_mode="livesum",
         )
+        self.runtime_info = Gauge(
+            "portal_runtime_info",
+            "The process's runtime: event loop class, access log, and which of aiohttp's "
+            "speedups are C extensions; always 1.",
+            list(RUNTIME_LABELS),
+            registry=registry,
+            multiprocess_mode="max",
+        )
         self._req_children: dict[tuple[str, str, int], Callable[[float], None]] = {}
         self._dur_children: dict[tuple[str, str], _Buckets] = {}
+
+    def note_runtime(self, loop: asyncio.AbstractEventLoop, *, access_log: bool) -> None:
+        """Set ``portal_runtime_info`` of this process (once it serves)."""
+        facts = runtime_facts(loop, access_log)
+        self.runtime_info.labels(*(facts[k] for k in RUNTIME_LABELS)).set(1)
 
     def watch_in_flight(self, read: Callable[[], float]) -> Callable[[float], None]:
         """How the middleware reports requests in flight. One process: the gauge reads the
