@@ -265,21 +265,35 @@ class Store:
         self._turn: list[_Write] = []  # writes of this loop turn, committed together
         self._caches: dict[str, dict[Any, Any]] = {}
         self._data_version = self._inline.execute("PRAGMA data_version").fetchone()[0]
+        self._version_checked = False  # in this loop turn
 
     def cached(self, name: str) -> dict[Any, Any]:
         """The per-process cache ``name``, emptied (with every other) when another connection
-        has committed since the last look (see the module docstring)."""
-        version = self._inline.execute("PRAGMA data_version").fetchone()[0]
-        if version != self._data_version:
-            self._data_version = version
-            for each in self._caches.values():
-                each.clear()
+        has committed since the last look (see the module docstring).
+
+        The look is taken once per loop turn, at the first use after the turn's I/O: a
+        request read in this turn was sent after every answer its client had seen, so after
+        every commit those answers reported; a commit later in the turn is concurrent with
+        the request and may or may not show, as on any database.
+        """
+        if not self._version_checked:
+            self._version_checked = True
+            asyncio.get_running_loop().call_soon(self._next_turn)
+            version = self._inline.execute("PRAGMA data_version").fetchone()[0]
+            if version != self._data_version:
+                self._data_version = version
+                for each in self._caches.values():
+                    each.clear()
         cache = self._caches.get(name)
         if cache is None:
             cache = self._caches[name] = {}
         elif len(cache) >= CACHE_MAX_ENTRIES:
             cache.clear()
         return cache
+
+    def _next_turn(self) -> None:
+        # Runs before the callbacks that the next turn's I/O schedules (they queue after it).
+        self._version_checked = False
 
     def forget(self, name: str, key: Any) -> None:
         """Drop what cache ``name`` holds for ``key``: a write of this process changed it."""

@@ -11,7 +11,6 @@ another citizen's id answers 404, exactly as an id that does not exist.
 from __future__ import annotations
 
 import random
-import secrets
 import sqlite3
 import time
 import zlib
@@ -20,6 +19,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from .. import ids
 from ..config import PortalConfig
 from ..problems import Problem, validation_error
 from ..state import PORTAL
@@ -112,7 +112,7 @@ async def submit(request: web.Request) -> web.Response:
         portal.metrics.applications.labels(service.category, "invalid").inc()
         raise validation_error(errors)
     now = time.time()
-    app_id = "APP-" + secrets.token_hex(8)
+    app_id = "APP-" + ids.token_hex(8)
     outcome = "rejected" if random.random() < portal.config.rejection_rate else "approved"
     fields = orjson.dumps(body["fields"], option=orjson.OPT_SORT_KEYS)
     row = (app_id, n, code, service.category, fields, now, outcome)

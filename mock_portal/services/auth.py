@@ -26,7 +26,7 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from .. import citizens, totp
+from .. import citizens, ids, totp
 from ..problems import Problem
 from ..state import PORTAL, Portal
 from ..tokens import s256
@@ -189,7 +189,7 @@ def _redirect_with_code(portal: Portal, grant: dict[str, Any], n: int) -> web.Re
             "cc": grant["cc"],
             "scope": grant["scope"],
             "nonce": grant["nonce"],
-            "jti": secrets.token_urlsafe(12),
+            "jti": ids.token_urlsafe(12),
             "exp": int(time.time()) + portal.config.code_ttl_s,
         },
     )
@@ -312,7 +312,7 @@ def _issue_tokens(
             "cid": n,
             "scope": scope,
             "sid": sid,
-            "jti": secrets.token_urlsafe(12),
+            "jti": ids.token_urlsafe(12),
             "typ": "access",
             "iat": now,
             "exp": now + cfg.access_token_ttl_s,
@@ -325,7 +325,7 @@ def _issue_tokens(
             "client_id": client_id,
             "scope": scope,
             "sid": sid,
-            "jti": secrets.token_urlsafe(12),
+            "jti": ids.token_urlsafe(12),
             "exp": now + cfg.refresh_token_ttl_s,
         },
     )
@@ -381,7 +381,7 @@ async def _code_grant(portal: Portal, form: dict[str, str], client_id: str) -> w
         raise _oauth_error(400, "invalid_grant", "code_verifier does not match the code_challenge")
     if not await portal.store.write(_mark_code_used, code["jti"], float(code["exp"])):
         raise _oauth_error(400, "invalid_grant", "the authorization code was already used")
-    sid = secrets.token_urlsafe(12)
+    sid = ids.token_urlsafe(12)
     return _issue_tokens(portal, int(code["cid"]), client_id, str(code["scope"]), sid,
                          str(code.get("nonce", "")))  # fmt: skip
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import random
-import secrets
 import sqlite3
 import time
 from typing import Any
@@ -29,7 +28,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from .. import citizens
+from .. import citizens, ids
 from ..problems import Problem, problem_response, validation_error
 from ..state import PORTAL, Periodic, Portal
 from ..timestamps import iso
@@ -215,7 +214,7 @@ async def create_payment(request: web.Request) -> web.Response:
     fingerprint = hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
     cfg = portal.config
     now = time.time()
-    payment_id = "PAY-" + secrets.token_hex(10)
+    payment_id = "PAY-" + ids.token_hex(10)
     failed = random.random() < cfg.payment_failure_rate
     try:
         status, out, location, replayed = await portal.store.write(
