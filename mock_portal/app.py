@@ -1,4 +1,5 @@
-"""The app factory: one portal's state, its middleware, its services and their lifecycle."""
+"""The app factory: one portal's state, its services (each route's handler wrapped by
+:mod:`mock_portal.middleware`) and their lifecycle."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from .middleware import (
     MAX_FIELD_SIZE,
     MAX_HEADERS,
     MAX_LINE_SIZE,
-    portal_middleware,
+    install,
 )
 from .services import SETUPS
 from .state import PORTAL, Portal, background_tasks
@@ -70,8 +71,8 @@ def create_app(
                 shutil.rmtree(tmp, ignore_errors=True)
 
     app[PORTAL] = portal
-    app.middlewares.append(portal_middleware(portal))
     app.cleanup_ctx.append(lifecycle)
     for setup in SETUPS:
         setup(app)
+    install(app, portal)  # after every route is added
     return app

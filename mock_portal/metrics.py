@@ -3,14 +3,24 @@
 With ``--workers N`` every worker writes its values to files under
 ``PROMETHEUS_MULTIPROC_DIR`` (prometheus_client's multiprocess mode) and any worker's
 ``/metrics`` aggregates all of them, so one scrape sees the whole mock.
+
+In one process, the request path's counter and histogram (``portal_http_requests_total``,
+``portal_http_request_duration_seconds``) are tallied as plain numbers per (route, method,
+status) and added into the library's values whenever the registry is collected (a scrape,
+``get_sample_value``), so what is exported is the same, value for value, as if each request
+had called ``inc`` and ``observe``. In multiprocess mode the values live in shared files that
+other workers read at any time, so every request writes them at once.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
+import sys
 from bisect import bisect_left
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, Metric
@@ -40,6 +50,32 @@ def _ignore(amount: float) -> None:
     return None
 
 
+class _Tally:
+    """What requests added since the last collection, kept as plain Python numbers."""
+
+    __slots__ = ("durations", "requests")
+
+    def __init__(self) -> None:
+        # (route, method, status) -> requests; (route, method) -> [sum, count per bucket]
+        self.requests: dict[tuple[str, str, int], int] = {}
+        self.durations: dict[tuple[str, str], list[Any]] = {}
+
+
+class _Flush(Collector):
+    """Registered before every other metric: a collection of the registry first adds the
+    tallied requests into the library's values (see the module docstring)."""
+
+    def __init__(self, flush: Callable[[], None]) -> None:
+        self._flush = flush
+
+    def describe(self) -> Iterator[Metric]:
+        return iter(())
+
+    def collect(self) -> Iterator[Metric]:
+        self._flush()
+        return iter(())
+
+
 class _Buckets:
     """``Histogram.observe`` of one child: the same values incremented (sum, then the first
     bucket whose bound is >= the amount), found by bisection instead of a linear scan."""
@@ -64,6 +100,48 @@ class _Buckets:
             return
         self._sum(amount)
         self._buckets[bisect_left(self._bounds, amount)](1)
+
+    def add(self, total: float, counts: list[int]) -> None:
+        """Many observations at once: their sum, and how many fell in each bucket."""
+        if not self._bounds:  # pragma: no cover - the library's internals moved
+            raise RuntimeError("histogram internals unavailable; cannot add tallied values")
+        self._sum(total)
+        for inc, n in zip(self._buckets, counts, strict=True):
+            if n:
+                inc(n)
+
+
+RUNTIME_LABELS = (
+    "loop", "access_log", "aiohttp_c_parser", "multidict_c", "yarl_c", "frozenlist_c",
+    "propcache_c",
+)  # fmt: skip
+
+
+def _module_of(obj: object) -> str:
+    return str(getattr(obj, "__module__", ""))
+
+
+def runtime_facts(loop: asyncio.AbstractEventLoop, access_log: bool) -> dict[str, str]:
+    """What the process serves with: the event loop's class, whether the access log is on,
+    and whether each of aiohttp's speedups is its C extension (``"true"``) or pure Python."""
+    import frozenlist
+    import multidict
+    import propcache.api
+    import yarl._quoting
+    from aiohttp import http_parser
+
+    c_multidict = sys.modules.get("multidict._multidict")
+    facts = {
+        "loop": f"{_module_of(type(loop)).split('.')[0]}.{type(loop).__qualname__}",
+        "access_log": access_log,
+        "aiohttp_c_parser": _module_of(http_parser.HttpRequestParser) == "aiohttp._http_parser",
+        "multidict_c": c_multidict is not None
+        and multidict.MultiDict is getattr(c_multidict, "MultiDict", None),
+        "yarl_c": _module_of(yarl._quoting._Quoter) == "yarl._quoting_c",
+        "frozenlist_c": _module_of(frozenlist.FrozenList) == "frozenlist._frozenlist",
+        "propcache_c": _module_of(propcache.api.under_cached_property) == "propcache._helpers_c",
+    }
+    return {k: v if isinstance(v, str) else str(v).lower() for k, v in facts.items()}
 
 
 # Written by the supervisor of ``--workers N`` into the metrics folder (not a ``.db`` file, so
@@ -106,6 +184,11 @@ class PortalMetrics:
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
+        self._tally = _Tally()
+        self._bounds = [*DURATION_BUCKETS_S, float("inf")]
+        if multiprocess_dir() is None:
+            registry.register(_Flush(self.flush))
+            self.observe = self._tally_request  # type: ignore[method-assign]
         self.requests = Counter(
             "portal_http_requests",
             "HTTP requests answered, by route template, method and status.",
@@ -208,8 +291,21 @@ class PortalMetrics:
             registry=registry,
             multiprocess_mode="livesum",
         )
+        self.runtime_info = Gauge(
+            "portal_runtime_info",
+            "The process's runtime: event loop class, access log, and which of aiohttp's "
+            "speedups are C extensions; always 1.",
+            list(RUNTIME_LABELS),
+            registry=registry,
+            multiprocess_mode="max",
+        )
         self._req_children: dict[tuple[str, str, int], Callable[[float], None]] = {}
         self._dur_children: dict[tuple[str, str], _Buckets] = {}
+
+    def note_runtime(self, loop: asyncio.AbstractEventLoop, *, access_log: bool) -> None:
+        """Set ``portal_runtime_info`` of this process (once it serves)."""
+        facts = runtime_facts(loop, access_log)
+        self.runtime_info.labels(*(facts[k] for k in RUNTIME_LABELS)).set(1)
 
     def watch_in_flight(self, read: Callable[[], float]) -> Callable[[float], None]:
         """How the middleware reports requests in flight. One process: the gauge reads the
@@ -221,8 +317,36 @@ class PortalMetrics:
             return _ignore
         return _adder(self.in_flight)
 
+    def _tally_request(self, route: str, method: str, status: int, duration_s: float) -> None:
+        """``observe`` of one process: the same figures, tallied until the next collection."""
+        requests = self._tally.requests
+        key = (route, method, status)
+        requests[key] = requests.get(key, 0) + 1
+        dkey = (route, method)
+        entry = self._tally.durations.get(dkey)
+        if entry is None:
+            entry = self._tally.durations[dkey] = [0.0, [0] * len(self._bounds)]
+        entry[0] += duration_s
+        entry[1][bisect_left(self._bounds, duration_s)] += 1
+
+    def flush(self) -> None:
+        """Add the tallied requests into the library's values (at every collection)."""
+        tally, self._tally = self._tally, _Tally()
+        for (route, method, status), n in tally.requests.items():
+            key = (route, method, status)
+            inc = self._req_children.get(key)
+            if inc is None:
+                child = self.requests.labels(route, method, str(status))
+                inc = self._req_children[key] = _adder(child)
+            inc(n)
+        for dkey, (total, counts) in tally.durations.items():
+            buckets = self._dur_children.get(dkey)
+            if buckets is None:
+                buckets = self._dur_children[dkey] = _Buckets(self.duration.labels(*dkey))
+            buckets.add(total, counts)
+
     def observe(self, route: str, method: str, status: int, duration_s: float) -> None:
-        """Count one answered request and observe its duration (the middleware's hot path)."""
+        """Count one answered request and observe its duration (the request path's)."""
         key = (route, method, status)
         inc = self._req_children.get(key)
         if inc is None:

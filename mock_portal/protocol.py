@@ -191,6 +191,9 @@ class PortalRunner(web.AppRunner):
         server.warnings = RateLimitedLog(log)
         server.cap = connection_cap(server.portal.config)
         server.open = {}
+        server.portal.metrics.note_runtime(
+            asyncio.get_running_loop(), access_log=self._kwargs.get("access_log", True) is not None
+        )
         app_handler = server.request_handler
         router = self.app.router
         metrics = server.portal.metrics

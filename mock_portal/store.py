@@ -6,15 +6,27 @@ revoked tokens, used authorization codes and failed logins. Every write is one
 ``BEGIN IMMEDIATE`` transaction, so transactions of different workers are serialized by
 SQLite's write lock. Reads run on the loop thread; in WAL mode they never wait for a writer.
 
-A request's write first runs right on the loop thread, on a connection that never waits: an
-uncontended WAL commit takes tens of microseconds, less than handing the work to a thread.
-When another worker holds the write lock (``database is locked`` at once, as the connection's
-busy timeout is 0), or writes are already queued, the write goes to this process's writer
-thread instead, which waits for the lock and so never blocks the event loop. There, writes
-are group-committed: those that queue while the thread is busy go together into the next
-transaction, each inside its own ``SAVEPOINT`` so that one that fails is rolled back alone. A
-write's future resolves only after the ``COMMIT`` that holds it, so what a response says is on
-disk. Checkpoints of the WAL run on the writer thread too, never on the loop.
+A request's write runs on the loop thread, on a connection that never waits: an uncontended
+WAL commit takes tens of microseconds, less than handing the work to a thread. The writes of
+one turn of the event loop are committed together, once the handlers already runnable have
+run: one ``BEGIN IMMEDIATE``, each write inside its own ``SAVEPOINT`` (so one that fails is
+rolled back alone and its neighbours commit), one ``COMMIT``. When another worker holds the
+write lock (``database is locked`` at once, as the connection's busy timeout is 0), or writes
+are already queued there, the writes go to this process's writer thread instead, which waits
+for the lock and so never blocks the event loop; there too, writes that queue while the thread
+is busy are group-committed the same way. A write's future resolves only after the ``COMMIT``
+that holds it, so what a response says is on disk. Checkpoints of the WAL run on the writer
+thread too, never on the loop.
+
+Rows that requests read again and again (a payment, an application, a citizen's payments, a
+login's failed attempts) are kept in per-process caches (:meth:`Store.cached`) that stay
+right across workers: before a cache is used, ``PRAGMA data_version`` of the loop's
+connection says whether any other connection (another worker, this process's writer thread)
+has committed since the last look, and if one has, every cache is emptied. This process's own
+writes on the loop's connection do not change that number, so the code that makes them drops
+the entries they change (:meth:`Store.forget`) once they are committed. Nothing that decides
+a write (a payment's idempotency, whether a charge is paid) is read from a cache: those
+checks run in the write's transaction.
 
 Stores are bounded: :meth:`Store.maintain` evicts rows by age and by size and counts evictions.
 The payments ledger is never evicted (money is never lost); it lives on disk, not in memory.
@@ -76,6 +88,7 @@ BUSY_TIMEOUT_MS = 10_000  # a writer waits this long for another worker's transa
 # restarted mock must tolerate; only an OS crash can lose the last commits.
 # Writes of one group commit at most: bounds the time a write waits behind the others.
 MAX_BATCH = 128
+CACHE_MAX_ENTRIES = 50_000  # per cache; a full cache is emptied and refills from live traffic
 PRAGMAS = (
     "PRAGMA journal_mode=WAL",
     "PRAGMA synchronous=NORMAL",
@@ -181,6 +194,54 @@ def connect(path: Path, *, wait: bool = True) -> sqlite3.Connection:
     return conn
 
 
+def _run_writes(
+    conn: sqlite3.Connection, work: list[tuple[Callable[..., Any], tuple[Any, ...]]]
+) -> list[_Outcome]:
+    """Run writes in the transaction just begun, each in its own savepoint, and commit.
+
+    A write that raises is rolled back alone and its outcome is the exception; when the commit
+    itself fails, everything is rolled back and this raises. A lone write needs no savepoint:
+    when it raises, the whole transaction (only it) is rolled back.
+    """
+    outcomes: list[_Outcome] = []
+    try:
+        if len(work) == 1:
+            fn, args = work[0]
+            try:
+                outcomes.append((True, fn(conn, *args)))
+            except BaseException as exc:
+                conn.execute("ROLLBACK")
+                return [(False, exc)]
+        else:
+            for fn, args in work:
+                conn.execute("SAVEPOINT write")
+                try:
+                    result = fn(conn, *args)
+                except BaseException as exc:
+                    conn.execute("ROLLBACK TO write")
+                    conn.execute("RELEASE write")
+                    outcomes.append((False, exc))
+                else:
+                    conn.execute("RELEASE write")
+                    outcomes.append((True, result))
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return outcomes
+
+
+def _resolve(batch: list[_Write], outcomes: list[_Outcome]) -> None:
+    for (_, _, future), (ok, value) in zip(batch, outcomes, strict=True):
+        if future.cancelled():
+            continue
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)
+
+
 class Store:
     """The database of one mock process; see the module docstring."""
 
@@ -201,6 +262,44 @@ class Store:
         self._inline = connect(self.path, wait=False)
         self._pending: list[_Write] = []
         self._committing = False
+        self._turn: list[_Write] = []  # writes of this loop turn, committed together
+        self._caches: dict[str, dict[Any, Any]] = {}
+        self._data_version = self._inline.execute("PRAGMA data_version").fetchone()[0]
+        self._version_checked = False  # in this loop turn
+
+    def cached(self, name: str) -> dict[Any, Any]:
+        """The per-process cache ``name``, emptied (with every other) when another connection
+        has committed since the last look (see the module docstring).
+
+        The look is taken once per loop turn, at the first use after the turn's I/O: a
+        request read in this turn was sent after every answer its client had seen, so after
+        every commit those answers reported; a commit later in the turn is concurrent with
+        the request and may or may not show, as on any database.
+        """
+        if not self._version_checked:
+            self._version_checked = True
+            asyncio.get_running_loop().call_soon(self._next_turn)
+            version = self._inline.execute("PRAGMA data_version").fetchone()[0]
+            if version != self._data_version:
+                self._data_version = version
+                for each in self._caches.values():
+                    each.clear()
+        cache = self._caches.get(name)
+        if cache is None:
+            cache = self._caches[name] = {}
+        elif len(cache) >= CACHE_MAX_ENTRIES:
+            cache.clear()
+        return cache
+
+    def _next_turn(self) -> None:
+        # Runs before the callbacks that the next turn's I/O schedules (they queue after it).
+        self._version_checked = False
+
+    def forget(self, name: str, key: Any) -> None:
+        """Drop what cache ``name`` holds for ``key``: a write of this process changed it."""
+        held = self._caches.get(name)
+        if held is not None:
+            held.pop(key, None)
 
     def _writer_connection(self) -> sqlite3.Connection:
         if self._writer_conn is None:
@@ -208,28 +307,49 @@ class Store:
         return self._writer_conn
 
     async def write(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run ``fn(conn, *args)`` in one transaction; returns once committed.
+        """Run ``fn(conn, *args)`` atomically; returns once committed.
 
-        Inline on the loop thread when the write lock is free at once, else on the writer
-        thread (see the module docstring). Raises :class:`StoreUnwritable` when the database
-        cannot take the write (the transaction is rolled back).
+        With the other writes of this loop turn, on the loop thread when the write lock is
+        free at once, else on the writer thread (see the module docstring). Raises
+        :class:`StoreUnwritable` when the database cannot take the write (nothing of it
+        happened).
         """
+        if self._committing:
+            return await self.write_in_thread(fn, *args)
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        if not self._turn:
+            loop.call_soon(self._commit_turn, loop)  # after the handlers already runnable
+        self._turn.append((fn, args, future))
+        try:
+            return await future
+        except sqlite3.Error as exc:
+            raise self._failed(exc) or exc from None
+
+    def _commit_turn(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Commit the writes of one loop turn on the loop's connection, or hand them to the
+        writer thread when another worker holds the write lock."""
+        batch = [w for w in self._turn if not w[2].cancelled()]
+        self._turn = []
+        if not batch:
+            return
+        conn = self._inline
         if not self._committing:
-            conn = self._inline
             try:
                 conn.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError:  # another worker is writing: don't wait here
                 pass
             else:
                 try:
-                    result = fn(conn, *args)
-                    conn.execute("COMMIT")
-                except BaseException as exc:
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
-                    raise self._failed(exc) or exc from None
-                return result
-        return await self.write_in_thread(fn, *args)
+                    outcomes = _run_writes(conn, [(fn, args) for fn, args, _ in batch])
+                except BaseException as exc:  # the commit failed: none of the writes happened
+                    outcomes = [(False, exc)] * len(batch)
+                _resolve(batch, outcomes)
+                return
+        self._pending.extend(batch)
+        if not self._committing:
+            self._committing = True
+            self._commit_next(loop)
 
     def _failed(self, exc: BaseException) -> StoreUnwritable | None:
         error = unwritable(exc)
@@ -283,13 +403,7 @@ class Store:
             outcomes = done.result()
         except BaseException as exc:  # the commit itself failed: none of the writes happened
             outcomes = [(False, exc)] * len(batch)
-        for (_, _, future), (ok, value) in zip(batch, outcomes, strict=True):
-            if future.cancelled():
-                continue
-            if ok:
-                future.set_result(value)
-            else:
-                future.set_exception(value)
+        _resolve(batch, outcomes)
         if self._pending:
             self._commit_next(loop)
         else:
@@ -297,26 +411,8 @@ class Store:
 
     def _run_batch(self, work: list[tuple[Callable[..., Any], tuple[Any, ...]]]) -> list[_Outcome]:
         conn = self._writer_connection()
-        outcomes: list[_Outcome] = []
         conn.execute("BEGIN IMMEDIATE")
-        try:
-            for fn, args in work:
-                conn.execute("SAVEPOINT write")
-                try:
-                    result = fn(conn, *args)
-                except BaseException as exc:
-                    conn.execute("ROLLBACK TO write")
-                    conn.execute("RELEASE write")
-                    outcomes.append((False, exc))
-                else:
-                    conn.execute("RELEASE write")
-                    outcomes.append((True, result))
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-        return outcomes
+        return _run_writes(conn, work)
 
     async def checkpoint(self) -> None:
         """Copy the WAL back into the database (PASSIVE: waits for nobody), off the loop."""

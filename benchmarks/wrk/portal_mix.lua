@@ -24,27 +24,46 @@
 -- Until the pipeline has produced something, a slot falls back (pay -> charges, status reads ->
 -- catalog_detail); the counts printed at the end are what was actually sent.
 --
+-- PORTAL_MIX_KIND=readonly sends only the reads of the mix, in the same proportions (me 8.1%,
+-- catalog_list 29.7%, catalog_detail 27.0%, app_status 13.5%, charges 10.8%, pay_status 10.8%),
+-- following the applications and payments the setup phase made: no login, no write.
+--
 -- Input (environment): PORTAL_MIX_THREADS, wrk's -t (citizens are split between threads);
+-- PORTAL_MIX_KIND, portal (default) or readonly;
 -- PORTAL_MIX_DATA, a Lua file written by the benchmark that returns
 -- { tokens = {{n=, tok=}, ...}, verifiers = {{v=, c=}, ...}, services = {"10001", ...},
---   address_services = {...}, first_citizen = N }.
+--   address_services = {...}, apps = {{id=, tok=}, ...}, pays = {{id=, tok=}, ...},
+--   first_citizen = N }.
 -- Output: lines "portal_mix <what> <key> <count>" printed by done().
 
 local bit = require("bit")
 
 local data = dofile(os.getenv("PORTAL_MIX_DATA"))
 
-local MIX = {
-  { "sso", 14 },
-  { "me", 6 },
-  { "catalog_list", 22 },
-  { "catalog_detail", 20 },
-  { "app_submit", 6 },
-  { "app_status", 10 },
-  { "charges", 8 },
-  { "pay", 6 },
-  { "pay_status", 8 },
+local MIXES = {
+  portal = {
+    { "sso", 14 },
+    { "me", 6 },
+    { "catalog_list", 22 },
+    { "catalog_detail", 20 },
+    { "app_submit", 6 },
+    { "app_status", 10 },
+    { "charges", 8 },
+    { "pay", 6 },
+    { "pay_status", 8 },
+  },
+  -- The reads of the portal mix alone, in the same proportions: no login, no write.
+  readonly = {
+    { "me", 6 },
+    { "catalog_list", 22 },
+    { "catalog_detail", 20 },
+    { "app_status", 10 },
+    { "charges", 8 },
+    { "pay_status", 8 },
+  },
 }
+local MIX = MIXES[os.getenv("PORTAL_MIX_KIND") or "portal"]
+if MIX == nil then error("PORTAL_MIX_KIND must be portal or readonly") end
 
 local REDIRECT = "http%3A%2F%2Flocalhost%2Fcallback"
 local RING = 4096     -- logged-in citizens kept for reads
@@ -155,6 +174,13 @@ function init(args)
   next_citizen = data.first_citizen + tid
   for i, t in ipairs(data.tokens) do
     if (i - 1) % nthreads == tid then remember(t.n, t.tok, true) end
+  end
+  -- Applications and payments made by the setup phase, so status reads start at once.
+  for _, a in ipairs(data.apps or {}) do
+    apps_len, apps_pos = follow(apps, apps_len, apps_pos, { a.id, a.tok })
+  end
+  for _, p in ipairs(data.pays or {}) do
+    pays_len, pays_pos = follow(pays, pays_len, pays_pos, { p.id, p.tok })
   end
 end
 

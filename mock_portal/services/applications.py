@@ -11,7 +11,6 @@ another citizen's id answers 404, exactly as an id that does not exist.
 from __future__ import annotations
 
 import random
-import secrets
 import sqlite3
 import time
 import zlib
@@ -20,11 +19,12 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from .. import ids
 from ..config import PortalConfig
 from ..problems import Problem, validation_error
 from ..state import PORTAL
 from ..timestamps import iso
-from ..wire import json_response, page_body, pagination, read_json
+from ..wire import JSON, json_response, page_body, pagination, read_json
 from .catalog import services_by_code
 
 STATUSES = ("submitted", "in_review", "approved", "rejected")
@@ -37,6 +37,7 @@ REJECTION_REASONS = (
 )
 
 _COLUMNS = "id, service_code, category, fields, submitted_at, outcome, rating"
+APPLICATIONS_CACHE = "applications"  # application id -> (citizen, row, {status: body})
 
 
 def status_at(cfg: PortalConfig, submitted_at: float, outcome: str, now: float) -> str:
@@ -111,7 +112,7 @@ async def submit(request: web.Request) -> web.Response:
         portal.metrics.applications.labels(service.category, "invalid").inc()
         raise validation_error(errors)
     now = time.time()
-    app_id = "APP-" + secrets.token_hex(8)
+    app_id = "APP-" + ids.token_hex(8)
     outcome = "rejected" if random.random() < portal.config.rejection_rate else "approved"
     fields = orjson.dumps(body["fields"], option=orjson.OPT_SORT_KEYS)
     row = (app_id, n, code, service.category, fields, now, outcome)
@@ -154,25 +155,39 @@ async def list_applications(request: web.Request) -> web.Response:
     return json_response(page_body(items, page, per_page, total))
 
 
-def _find(request: web.Request, n: int) -> tuple[Any, ...]:
+def _find_entry(request: web.Request, n: int) -> tuple[tuple[Any, ...], dict[str, bytes]]:
+    """The application row of the request's id, and its bodies by status, from the cache."""
     app_id = request.match_info["id"]
-    row = (
-        request.app[PORTAL]
-        .store.reader.execute(
-            f"SELECT {_COLUMNS} FROM applications WHERE id = ? AND citizen = ?",  # noqa: S608
-            (app_id, n),
-        )
-        .fetchone()
-    )
-    if row is None:
+    store = request.app[PORTAL].store
+    cache = store.cached(APPLICATIONS_CACHE)
+    entry = cache.get(app_id)
+    if entry is None:
+        found = store.reader.execute(
+            f"SELECT citizen, {_COLUMNS} FROM applications WHERE id = ?",  # noqa: S608
+            (app_id,),
+        ).fetchone()
+        if found is not None:
+            entry = cache[app_id] = (found[0], tuple(found[1:]), {})
+    if entry is None or entry[0] != n:
         raise Problem(404, "not-found", f"no application {app_id[:40]!r} for this citizen")
-    return tuple(row)
+    return entry[1], entry[2]
+
+
+def _find(request: web.Request, n: int) -> tuple[Any, ...]:
+    return _find_entry(request, n)[0]
 
 
 async def get_application(request: web.Request) -> web.Response:
     portal = request.app[PORTAL]
     n = portal.authenticate(request)
-    return json_response(to_json(portal.config, _find(request, n), time.time()))
+    row, bodies = _find_entry(request, n)
+    now = time.time()
+    # The body follows from the row and the status the clock gives it.
+    status = status_at(portal.config, row[4], row[5], now)
+    body = bodies.get(status)
+    if body is None:
+        body = bodies[status] = orjson.dumps(to_json(portal.config, row, now))
+    return web.Response(body=body, content_type=JSON)
 
 
 def _rate(conn: sqlite3.Connection, app_id: str, n: int, rating: bytes) -> bool:
@@ -210,7 +225,9 @@ async def rate(request: web.Request) -> web.Response:
         "status_at_rating": status_at(portal.config, row[4], row[5], now),
         "rated_at": iso(now),
     }
-    if not await portal.store.write(_rate, row[0], n, orjson.dumps(rating)):
+    rated = await portal.store.write(_rate, row[0], n, orjson.dumps(rating))
+    portal.store.forget(APPLICATIONS_CACHE, row[0])
+    if not rated:
         raise Problem(409, "already-rated", f"application {row[0]} has already been rated")
     portal.metrics.ratings.inc()
     return json_response(rating, status=201)

@@ -26,7 +26,7 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from .. import citizens, totp
+from .. import citizens, ids, totp
 from ..problems import Problem
 from ..state import PORTAL, Portal
 from ..tokens import s256
@@ -140,14 +140,22 @@ def _unsealed(portal: Portal, purpose: str, token: str, what: str) -> dict[str, 
     return payload
 
 
+FAILURES_CACHE = "login_failures"  # login -> the times of its failed attempts
+
+
 def _failures_within(portal: Portal, login: str) -> tuple[int, float]:
     """Failed attempts for ``login`` in the window, and when the oldest of them leaves it."""
     window = portal.config.login_window_s
-    count, oldest = portal.store.reader.execute(
-        "SELECT count(*), min(at) FROM login_failures WHERE login = ? AND at > ?",
-        (login, time.time() - window),
-    ).fetchone()
-    return int(count), (float(oldest) + window if oldest is not None else 0.0)
+    cache = portal.store.cached(FAILURES_CACHE)
+    times = cache.get(login)
+    if times is None:
+        rows = portal.store.reader.execute(
+            "SELECT at FROM login_failures WHERE login = ?", (login,)
+        ).fetchall()
+        times = cache[login] = tuple(float(at) for (at,) in rows)
+    since = time.time() - window
+    within = [at for at in times if at > since]
+    return len(within), (min(within) + window if within else 0.0)
 
 
 def _throttle(portal: Portal, login: str) -> None:
@@ -181,7 +189,7 @@ def _redirect_with_code(portal: Portal, grant: dict[str, Any], n: int) -> web.Re
             "cc": grant["cc"],
             "scope": grant["scope"],
             "nonce": grant["nonce"],
-            "jti": secrets.token_urlsafe(12),
+            "jti": ids.token_urlsafe(12),
             "exp": int(time.time()) + portal.config.code_ttl_s,
         },
     )
@@ -207,6 +215,7 @@ async def login(request: web.Request) -> web.Response:
     n = citizens.parse_login(login_name, portal.config.citizens)
     if n is None or not citizens.check_password(n, password):
         await portal.store.write(_record_failure, login_name, time.time())
+        portal.store.forget(FAILURES_CACHE, login_name)
         portal.metrics.logins.labels("bad_credentials").inc()
         raise Problem(401, "bad-credentials", "the login or the password is wrong")
     if citizens.has_mfa(n) or login_name in portal.config.totp_secrets:
@@ -221,6 +230,7 @@ async def login(request: web.Request) -> web.Response:
         )
     if _failures_within(portal, login_name)[0]:
         await portal.store.write(_clear_failures, login_name)
+        portal.store.forget(FAILURES_CACHE, login_name)
     portal.metrics.logins.labels("success").inc()
     return _redirect_with_code(portal, grant, n)
 
@@ -238,10 +248,12 @@ async def otp(request: web.Request) -> web.Response:
     _throttle(portal, login_name)
     if not _second_factor_holds(portal, login_name, code):
         await portal.store.write(_record_failure, login_name, time.time())
+        portal.store.forget(FAILURES_CACHE, login_name)
         portal.metrics.logins.labels("bad_otp").inc()
         raise Problem(401, "bad-otp", "the one-time code is wrong")
     if _failures_within(portal, login_name)[0]:
         await portal.store.write(_clear_failures, login_name)
+        portal.store.forget(FAILURES_CACHE, login_name)
     portal.metrics.logins.labels("success").inc()
     return _redirect_with_code(portal, grant, int(grant["cid"]))
 
@@ -300,7 +312,7 @@ def _issue_tokens(
             "cid": n,
             "scope": scope,
             "sid": sid,
-            "jti": secrets.token_urlsafe(12),
+            "jti": ids.token_urlsafe(12),
             "typ": "access",
             "iat": now,
             "exp": now + cfg.access_token_ttl_s,
@@ -313,7 +325,7 @@ def _issue_tokens(
             "client_id": client_id,
             "scope": scope,
             "sid": sid,
-            "jti": secrets.token_urlsafe(12),
+            "jti": ids.token_urlsafe(12),
             "exp": now + cfg.refresh_token_ttl_s,
         },
     )
@@ -369,7 +381,7 @@ async def _code_grant(portal: Portal, form: dict[str, str], client_id: str) -> w
         raise _oauth_error(400, "invalid_grant", "code_verifier does not match the code_challenge")
     if not await portal.store.write(_mark_code_used, code["jti"], float(code["exp"])):
         raise _oauth_error(400, "invalid_grant", "the authorization code was already used")
-    sid = secrets.token_urlsafe(12)
+    sid = ids.token_urlsafe(12)
     return _issue_tokens(portal, int(code["cid"]), client_id, str(code["scope"]), sid,
                          str(code.get("nonce", "")))  # fmt: skip
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import random
-import secrets
 import sqlite3
 import time
 from typing import Any
@@ -29,7 +28,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from .. import citizens
+from .. import citizens, ids
 from ..problems import Problem, problem_response, validation_error
 from ..state import PORTAL, Periodic, Portal
 from ..timestamps import iso
@@ -83,6 +82,14 @@ _SELECT = (
 )
 
 
+_SELECT_OWNED = (
+    "SELECT citizen, id, charge_id, amount_kopecks, method, created_at, settles_at, outcome, "
+    "status, settled_at FROM payments WHERE id = ?"
+)
+PAYMENTS_CACHE = "payments"  # payment id -> (citizen, row, {status: body})
+CHARGES_CACHE = "charges"  # citizen -> [rows, taken charge ids, body]
+
+
 class KeyReused(Exception):
     """The idempotency key was used before with a different request body."""
 
@@ -110,7 +117,6 @@ def _pay(
         if not hmac.compare_digest(row[0], fingerprint):
             raise KeyReused
         return int(row[1]), bytes(row[2]), row[3], True
-    conn.execute("DELETE FROM idempotency_keys WHERE citizen = ? AND key = ?", (n, key))
 
     status, location = 201, None
     charge = citizens.charge_by_id(request["charge_id"], pool)
@@ -147,20 +153,19 @@ def _pay(
                 "settles_at, outcome, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'processing')",
                 (payment_id, n, charge.id, amount, request["method"], now, settles_at, outcome),
             )
-            conn.executemany(
-                "INSERT INTO ledger (payment_id, account, amount_kopecks, at) VALUES (?, ?, ?, ?)",
-                [
-                    (payment_id, _citizen_account(n), -amount, now),
-                    (payment_id, CLEARING, amount, now),
-                ],
+            conn.execute(
+                "INSERT INTO ledger (payment_id, account, amount_kopecks, at) "
+                "VALUES (?, ?, ?, ?), (?, ?, ?, ?)",
+                (payment_id, _citizen_account(n), -amount, now, payment_id, CLEARING, amount, now),
             )
             row = (payment_id, charge.id, amount, request["method"], now, settles_at, outcome,
                    "processing", None)  # fmt: skip
             body = orjson.dumps(_payment_json(row, now))
             location = f"/api/v1/payments/{payment_id}"
+    # A key seen before but expired (older than the TTL, not yet evicted) is replaced.
     conn.execute(
-        "INSERT INTO idempotency_keys (citizen, key, fingerprint, status, body, location, "
-        "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "INSERT OR REPLACE INTO idempotency_keys (citizen, key, fingerprint, status, body, "
+        "location, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
         (n, key, fingerprint, status, body, location, now),
     )
     return status, body, location, False
@@ -209,7 +214,7 @@ async def create_payment(request: web.Request) -> web.Response:
     fingerprint = hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
     cfg = portal.config
     now = time.time()
-    payment_id = "PAY-" + secrets.token_hex(10)
+    payment_id = "PAY-" + ids.token_hex(10)
     failed = random.random() < cfg.payment_failure_rate
     try:
         status, out, location, replayed = await portal.store.write(
@@ -229,6 +234,7 @@ async def create_payment(request: web.Request) -> web.Response:
         headers["Idempotent-Replayed"] = "true"
         portal.metrics.idempotent_replays.inc()
     elif status == 201:
+        portal.store.forget(CHARGES_CACHE, n)
         portal.metrics.payments.labels("processing").inc()
     else:
         portal.metrics.payments.labels("refused").inc()
@@ -240,38 +246,57 @@ async def get_charges(request: web.Request) -> web.Response:
     portal = request.app[PORTAL]
     n = portal.authenticate(request)
     now = time.time()
-    rows = portal.store.reader.execute(
-        "SELECT charge_id, status, outcome, settles_at FROM payments WHERE citizen = ?", (n,)
-    ).fetchall()
-    taken = {
+    cache = portal.store.cached(CHARGES_CACHE)
+    entry = cache.get(n)
+    if entry is None:
+        rows = portal.store.reader.execute(
+            "SELECT charge_id, status, outcome, settles_at FROM payments WHERE citizen = ?", (n,)
+        ).fetchall()
+        entry = cache[n] = [rows, None, b""]
+    taken = frozenset(
         charge_id
-        for charge_id, status, outcome, settles_at in rows
+        for charge_id, status, outcome, settles_at in entry[0]
         if effective_status(status, outcome, settles_at, now) != "failed"
-    }
-    items = [c.to_json() for c in citizens.charges(n) if c.id not in taken]
-    return json_response(
-        {
-            "items": items,
-            "total": len(items),
-            "total_kopecks": sum(c["amount_kopecks"] for c in items),
-        }
     )
+    if taken != entry[1]:
+        items = [c.to_json() for c in citizens.charges(n) if c.id not in taken]
+        total = sum(c["amount_kopecks"] for c in items)
+        body = {"items": items, "total": len(items), "total_kopecks": total}
+        entry[1], entry[2] = taken, orjson.dumps(body)
+    return web.Response(body=entry[2], content_type=JSON)
+
+
+def _find_entry(
+    portal: Portal, request: web.Request, n: int
+) -> tuple[tuple[Any, ...], dict[str, bytes]]:
+    """The payment row of the request's id, and its bodies by status, from the cache."""
+    pid = request.match_info["id"]
+    cache = portal.store.cached(PAYMENTS_CACHE)
+    entry = cache.get(pid)
+    if entry is None:
+        found = portal.store.reader.execute(_SELECT_OWNED, (pid,)).fetchone()
+        if found is not None:
+            entry = cache[pid] = (found[0], tuple(found[1:]), {})
+    if entry is None or entry[0] != n:
+        raise Problem(404, "not-found", f"no payment {pid[:40]!r} for this citizen")
+    return entry[1], entry[2]
 
 
 def _find(portal: Portal, request: web.Request, n: int) -> tuple[Any, ...]:
-    pid = request.match_info["id"]
-    row = portal.store.reader.execute(
-        f"{_SELECT} WHERE id = ? AND citizen = ?", (pid, n)
-    ).fetchone()
-    if row is None:
-        raise Problem(404, "not-found", f"no payment {pid[:40]!r} for this citizen")
-    return tuple(row)
+    return _find_entry(portal, request, n)[0]
 
 
 async def get_payment(request: web.Request) -> web.Response:
     portal = request.app[PORTAL]
     n = portal.authenticate(request)
-    return json_response(_payment_json(_find(portal, request, n), time.time()))
+    row, bodies = _find_entry(portal, request, n)
+    now = time.time()
+    # The body follows from the row and the status the clock gives it.
+    status = effective_status(row[7], row[6], row[5], now)
+    body = bodies.get(status)
+    if body is None:
+        body = bodies[status] = orjson.dumps(_payment_json(row, now))
+    return web.Response(body=body, content_type=JSON)
 
 
 async def get_receipt(request: web.Request) -> web.Response:
@@ -308,8 +333,8 @@ async def get_receipt(request: web.Request) -> web.Response:
     return json_response(receipt)
 
 
-def _settle(conn: sqlite3.Connection, now: float, pool: int) -> list[tuple[str, int]]:
-    """Settle due payments and book the ledger; returns ``(outcome, amount)`` per payment."""
+def _settle(conn: sqlite3.Connection, now: float, pool: int) -> list[tuple[str, int, str, int]]:
+    """Settle due payments and book the ledger; ``(outcome, amount, id, citizen)`` of each."""
     due = conn.execute(
         "SELECT id, citizen, charge_id, amount_kopecks, outcome FROM payments "
         "WHERE status = 'processing' AND settles_at <= ? ORDER BY settles_at LIMIT ?",
@@ -339,13 +364,15 @@ def _settle(conn: sqlite3.Connection, now: float, pool: int) -> list[tuple[str, 
             "INSERT INTO ledger (payment_id, account, amount_kopecks, at) VALUES (?, ?, ?, ?)",
             [(pid, CLEARING, -amount, now), (pid, dest, amount, now)],
         )
-        done.append((outcome, amount))
+        done.append((outcome, amount, pid, n))
     return done
 
 
 async def settle_due(portal: Portal) -> None:
     done = await portal.store.write(_settle, time.time(), portal.config.citizens)
-    for outcome, amount in done:
+    for outcome, amount, pid, n in done:
+        portal.store.forget(PAYMENTS_CACHE, pid)
+        portal.store.forget(CHARGES_CACHE, n)
         portal.metrics.payments.labels(outcome).inc()
         if outcome == "succeeded":
             portal.metrics.payment_amount.inc(amount / 100)
