@@ -56,7 +56,7 @@ WRK_CORE = "0"
 READY_TIMEOUT_S = 60.0  # the mock builds its catalog and database before it says ready
 STOP_TIMEOUT_S = 15.0
 WRK_GRACE_S = 30.0  # beyond -d, for wrk's start, its 2 s request timeout and its report
-RSS_SAMPLE_AT_S = 30.0  # the "RSS after 30 s" figure of the issue
+RSS_SAMPLE_AT_S = 30.0  # the "RSS after 30 s" figure of the soak
 # Targets of server CPU per request, hello's over the mock's: the mixed portal traffic at most
 # twice the hello-world's, the read-only mix at most 1/0.75 of it.
 TARGET_CPU_RATIO = {"portal": 0.5, "readonly": 0.75}
