@@ -23,6 +23,7 @@ import hmac
 import random
 import sqlite3
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -94,24 +95,31 @@ class KeyReused(Exception):
     """The idempotency key was used before with a different request body."""
 
 
-def _pay(
-    conn: sqlite3.Connection,
-    n: int,
-    key: str,
-    fingerprint: str,
-    request: dict[str, Any],
-    pool: int,
-    ttl_s: float,
-    now: float,
-    payment_id: str,
-    settles_at: float,
-    outcome: str,
-) -> tuple[int, bytes, str | None, bool]:
+@dataclass(frozen=True, slots=True)
+class _Attempt:
+    """One payment request as the write sees it: who pays which charge under which key, and
+    what the new payment would be (its id, settlement time and outcome drawn beforehand)."""
+
+    citizen: int
+    key: str
+    fingerprint: str  # of the request body, to tell a replay from a reused key
+    request: dict[str, Any]
+    pool: int  # citizens in the portal: where charge ids are looked up
+    ttl_s: float  # an idempotency key older than this is replaced
+    now: float
+    payment_id: str
+    settles_at: float
+    outcome: str
+
+
+def _pay(conn: sqlite3.Connection, attempt: _Attempt) -> tuple[int, bytes, str | None, bool]:
     """One payment request, atomically: ``(status, body, location, replayed)``."""
+    n, key, request = attempt.citizen, attempt.key, attempt.request
+    fingerprint, now, payment_id = attempt.fingerprint, attempt.now, attempt.payment_id
     row = conn.execute(
         "SELECT fingerprint, status, body, location FROM idempotency_keys "
         "WHERE citizen = ? AND key = ? AND created_at > ?",
-        (n, key, now - ttl_s),
+        (n, key, now - attempt.ttl_s),
     ).fetchone()
     if row is not None:
         if not hmac.compare_digest(row[0], fingerprint):
@@ -119,7 +127,7 @@ def _pay(
         return int(row[1]), bytes(row[2]), row[3], True
 
     status, location = 201, None
-    charge = citizens.charge_by_id(request["charge_id"], pool)
+    charge = citizens.charge_by_id(request["charge_id"], attempt.pool)
     if charge is None or charge.citizen != n:
         status = 404
         body = _problem_body(
@@ -151,15 +159,24 @@ def _pay(
             conn.execute(
                 "INSERT INTO payments (id, citizen, charge_id, amount_kopecks, method, created_at, "
                 "settles_at, outcome, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'processing')",
-                (payment_id, n, charge.id, amount, request["method"], now, settles_at, outcome),
+                (
+                    payment_id,
+                    n,
+                    charge.id,
+                    amount,
+                    request["method"],
+                    now,
+                    attempt.settles_at,
+                    attempt.outcome,
+                ),
             )
             conn.execute(
                 "INSERT INTO ledger (payment_id, account, amount_kopecks, at) "
                 "VALUES (?, ?, ?, ?), (?, ?, ?, ?)",
                 (payment_id, _citizen_account(n), -amount, now, payment_id, CLEARING, amount, now),
             )
-            row = (payment_id, charge.id, amount, request["method"], now, settles_at, outcome,
-                   "processing", None)  # fmt: skip
+            row = (payment_id, charge.id, amount, request["method"], now, attempt.settles_at,
+                   attempt.outcome, "processing", None)  # fmt: skip
             body = orjson.dumps(_payment_json(row, now))
             location = f"/api/v1/payments/{payment_id}"
     # A key seen before but expired (older than the TTL, not yet evicted) is replaced.
@@ -217,10 +234,19 @@ async def create_payment(request: web.Request) -> web.Response:
     payment_id = "PAY-" + ids.token_hex(10)
     failed = random.random() < cfg.payment_failure_rate
     try:
-        status, out, location, replayed = await portal.store.write(
-            _pay, n, key, fingerprint, body, cfg.citizens, float(cfg.idempotency_ttl_s), now,
-            payment_id, now + cfg.payment_settle_s, "failed" if failed else "succeeded",
-        )  # fmt: skip
+        attempt = _Attempt(
+            citizen=n,
+            key=key,
+            fingerprint=fingerprint,
+            request=body,
+            pool=cfg.citizens,
+            ttl_s=float(cfg.idempotency_ttl_s),
+            now=now,
+            payment_id=payment_id,
+            settles_at=now + cfg.payment_settle_s,
+            outcome="failed" if failed else "succeeded",
+        )
+        status, out, location, replayed = await portal.store.write(_pay, attempt)
     except KeyReused:
         raise Problem(
             422,
