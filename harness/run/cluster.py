@@ -159,13 +159,18 @@ class JoinWatch:
             )
         return "; ".join(parts)
 
-    def refused_exit(self, code: int | None) -> bool:
-        """Whether the master quit because a worker refused the campaign (its line set)."""
-        if code != MASTER_EXIT_REFUSED:
-            return False
+    def refused_exit(self, code: int | None, *, stopped: bool = False) -> bool:
+        """Whether the master quit because a worker was refused or refused the campaign (its
+        line set): it says so by its exit code, or, when the harness did not stop it
+        (``stopped``), it ended before the load started with a refused worker on record (a
+        headless Locust master quits by itself once the last worker has left, and a refused
+        worker leaves at once)."""
         document = read_workers(self.run_dir)
         refused = [w for w in document.get("workers", []) if w.get("state") == "refused"]
         if not refused:
+            return False
+        before_start = document.get("started_unix_s") is None
+        if code != MASTER_EXIT_REFUSED and (stopped or not before_start):
             return False
         if document.get("started_unix_s") is None and self.campaign.remote_workers:
             self.missing = self.missing_line(document)

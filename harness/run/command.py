@@ -377,7 +377,7 @@ def _watch(
         progress.show(elapsed, rates.update(cur) if cur else None, note)
         master.wait(PROGRESS_EVERY_S)
     code = master.proc.returncode
-    if joins is not None and joins.refused_exit(code):
+    if joins is not None and joins.refused_exit(code, stopped=stop_sent_at is not None):
         return aborted
     if code not in (0, 1) and stop_sent_at is None:  # 1: locust's "the test had failures"
         if not (watch.run_dir / SUMMARY).exists():
