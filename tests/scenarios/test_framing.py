@@ -166,13 +166,19 @@ async def test_framing_of_bodies(probe: dict) -> None:
     assert len(set(ports[: paths.index("/close") + 1])) == 1, probe["peers"]
 
 
+def _next_request_reconnected(probe: dict, path: str) -> bool:
+    """Whether the request after the first one to ``path`` came on another connection (the
+    server saw another client port)."""
+    paths = [p for _, p, _ in probe["peers"]]
+    ports = [port for _, _, port in probe["peers"]]
+    at = paths.index(path)
+    return bool(ports[at + 1] != ports[at])
+
+
 async def test_connection_close_is_honoured(probe: dict) -> None:
     assert probe["close"] == [200, "bye", "NoneType"]
     assert probe["after_close"] == [200, '{"a": 1}', "NoneType"]
-    paths = [path for _, path, _ in probe["peers"]]
-    ports = [port for _, _, port in probe["peers"]]
-    closed = paths.index("/close")
-    assert ports[closed + 1] != ports[closed]
+    assert _next_request_reconnected(probe, "/close")
 
 
 async def test_a_connection_the_server_dropped_is_replaced(probe: dict) -> None:
@@ -186,10 +192,7 @@ async def test_timeouts_fail_the_request_and_close_the_connection(probe: dict) -
     assert probe["timeout"] == [0, "", "RequestTimeout"]
     assert probe["after_timeout"] == [200, '{"a": 1}', "NoneType"]
     assert probe["network_timeout"] == [0, "", "NetworkTimeout"]
-    paths = [path for _, path, _ in probe["peers"]]
-    ports = [port for _, _, port in probe["peers"]]
-    slow = paths.index("/slow")
-    assert ports[slow + 1] != ports[slow]
+    assert _next_request_reconnected(probe, "/slow")
 
 
 async def test_broken_answers_are_failed_responses(probe: dict) -> None:
